@@ -1,0 +1,51 @@
+"""create_app(settings): builds the core's runtime and mounts every surface."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from vigil import __version__
+from vigil.runtime import Runtime
+from vigil.settings import Settings
+from vigil.surfaces.proctorbe.router import router as proctorbe_router
+from vigil.web.docs import install_offline_docs
+from vigil.web.errors import install_error_handlers
+from vigil.web.observability import install_observability
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.open(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="Vigil",
+        version=__version__,
+        description="Self-hosted proctoring backend: five client contracts over one core.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    install_offline_docs(app)
+    install_observability(app)
+    app.include_router(proctorbe_router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    return app

@@ -1,0 +1,117 @@
+"""`vigil serve | migrate | users ...` — the operator's commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from vigil.core.errors import VigilError
+from vigil.core.identity import service as identity
+from vigil.core.identity.models import Role
+from vigil.logging import configure_logging
+from vigil.runtime import Runtime
+from vigil.settings import Settings
+from vigil.storage import migrate as migrations
+
+app = typer.Typer(no_args_is_help=True, help="Vigil, the self-hosted proctoring backend.")
+users = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
+app.add_typer(users, name="users")
+console = Console()
+T = TypeVar("T")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve every contract over HTTP."""
+    import uvicorn
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "vigil.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.resolved_database_url)
+    console.print("database schema is up to date")
+
+
+@users.command("create")
+def create_user(
+    login: Annotated[str, typer.Option(help="sign-in name")],
+    password: Annotated[str, typer.Option(help="at least 8 characters")],
+    role: Annotated[Role, typer.Option(help="admin, teacher or student")],
+    email: Annotated[str | None, typer.Option()] = None,
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create one user."""
+    new = identity.NewUser(
+        login=login,
+        password=password,
+        role=role,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+    )
+
+    async def run(runtime: Runtime) -> int:
+        async with runtime.sessionmaker.begin() as db:
+            return (await identity.create_user(db, new)).id
+
+    user_id = _run_with_runtime(run)
+    console.print(f"created {role.value} {login!r} (id {user_id})")
+
+
+@users.command("ensure-admin")
+def ensure_admin() -> None:
+    """Create an admin with a random password if the database has none, and print it once."""
+
+    async def run(runtime: Runtime) -> tuple[str, str] | None:
+        async with runtime.sessionmaker.begin() as db:
+            created = await identity.create_first_admin(db)
+            return (created[0].login, created[1]) if created else None
+
+    created = _run_with_runtime(run)
+    if created is None:
+        console.print("an admin account exists; sign in with it (or `vigil users create`)")
+        return
+    login, password = created
+    console.print(
+        f"[bold]created the first admin[/bold] — login: {login}  password: {password}\n"
+        "this password is shown only once: keep it somewhere safe"
+    )
+
+
+def _run_with_runtime(action: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        runtime = await Runtime.open(Settings())
+        try:
+            return await action(runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except VigilError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(code=1) from exc

@@ -1,0 +1,1 @@
+"""The event log: everything noticed during a session, whoever noticed it."""

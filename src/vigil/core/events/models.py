@@ -1,0 +1,32 @@
+"""Proctoring events.
+
+Personal data: describes a candidate's behaviour during an exam. Kept with its session.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vigil.storage.db import Base, UtcDateTime, utcnow
+
+
+class ProctoringEvent(Base):
+    __tablename__ = "proctoring_events"
+    __table_args__ = (Index("ix_proctoring_events_session_time", "session_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("proctoring_sessions.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,104 @@
+"""Event rules: who may record an event, and what it does to the session's score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from vigil.core import policy
+from vigil.core.errors import Conflict, InvalidInput
+from vigil.core.events.models import ProctoringEvent
+from vigil.core.identity.models import User
+from vigil.core.sessions import service as sessions
+from vigil.core.sessions.models import ProctoringSession
+from vigil.core.sessions.statuses import OPEN
+from vigil.storage.db import utcnow
+
+MAX_SEVERITY = 10
+MAX_TYPE_LENGTH = 64
+
+
+def normalise_event_type(event_type: str) -> str:
+    cleaned = event_type.strip().upper()
+    if not cleaned:
+        raise InvalidInput("event_type must not be empty", field="event_type")
+    if len(cleaned) > MAX_TYPE_LENGTH:
+        raise InvalidInput(
+            f"event_type is longer than {MAX_TYPE_LENGTH} characters", field="event_type"
+        )
+    if not all(c.isalnum() or c == "_" for c in cleaned):
+        raise InvalidInput(
+            "event_type may hold only letters, digits and underscores", field="event_type"
+        )
+    return cleaned
+
+
+async def record_event(
+    db: AsyncSession,
+    actor: User,
+    session_id: int,
+    *,
+    event_type: str,
+    severity: int,
+    source: str,
+    occurred_at: datetime | None = None,
+    data: dict[str, object] | None = None,
+) -> ProctoringEvent:
+    """Log an event from the candidate's own client and add its points to the score."""
+    event_type = normalise_event_type(event_type)
+    if not 0 <= severity <= MAX_SEVERITY:
+        raise InvalidInput(f"severity must be between 0 and {MAX_SEVERITY}", field="severity")
+    session = await sessions.get_session(db, actor, session_id, policy.Action.WRITE_EVIDENCE)
+    if session.status not in OPEN:
+        raise Conflict(f"session {session_id} is {session.status}; it takes no more events")
+    event = ProctoringEvent(
+        session_id=session.id,
+        type=event_type,
+        severity=severity,
+        source=source,
+        occurred_at=occurred_at or utcnow(),
+        data=data,
+    )
+    db.add(event)
+    await db.flush()
+    await _add_points(db, session, event)
+    return event
+
+
+async def _add_points(db: AsyncSession, session: ProctoringSession, event: ProctoringEvent) -> None:
+    # An atomic increment, so concurrent events cannot lose each other's points;
+    # end_session recomputes the whole score from the log anyway.
+    risk_policy = await sessions.risk_policy_for(db, session)
+    score = await db.scalar(
+        update(ProctoringSession)
+        .where(ProctoringSession.id == session.id)
+        .values(risk_score=ProctoringSession.risk_score + risk_policy.points(event))
+        .returning(ProctoringSession.risk_score)
+        .execution_options(synchronize_session=False)
+    )
+    level = risk_policy.level(float(score or 0))
+    await db.execute(
+        update(ProctoringSession)
+        .where(ProctoringSession.id == session.id)
+        .values(risk_level=level)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(session, "risk_score", float(score or 0))
+    set_committed_value(session, "risk_level", level)
+
+
+async def list_session_events(
+    db: AsyncSession, actor: User, session_id: int
+) -> Sequence[ProctoringEvent]:
+    await sessions.get_session(db, actor, session_id, policy.Action.READ_SESSION)
+    return (
+        await db.scalars(
+            select(ProctoringEvent)
+            .where(ProctoringEvent.session_id == session_id)
+            .order_by(ProctoringEvent.occurred_at, ProctoringEvent.id)
+        )
+    ).all()

@@ -1,0 +1,1 @@
+"""Exams: what a proctoring session is for, and who owns it."""

@@ -1,0 +1,1 @@
+"""Users, roles, groups, passwords and tokens: one identity for all five contracts."""

@@ -1,0 +1,83 @@
+"""Authorization: who may do what, decided here and nowhere else.
+
+- a student reads and writes only their own sessions;
+- a teacher reads, ends and reviews the sessions they created or of exams they own;
+- an admin may do everything.
+Only the candidate writes evidence into a session: nobody else's bytes are the candidate's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from vigil.core.errors import PermissionDenied
+from vigil.core.identity.models import Role, User
+
+
+class Action(StrEnum):
+    MANAGE_EXAMS = "manage exams"
+    MANAGE_USERS = "manage users"
+    CREATE_SESSION = "create sessions for others"
+    LIST_SESSIONS = "list sessions"
+    READ_SESSION = "read this session"
+    END_SESSION = "end this session"
+    WRITE_EVIDENCE = "write evidence to this session"
+
+
+@dataclass(frozen=True)
+class SessionOwnership:
+    """Who a session belongs to, as far as authorization cares."""
+
+    candidate_id: int
+    created_by_id: int | None
+    exam_owner_id: int | None
+
+
+_STAFF_ACTIONS = {
+    Role.ADMIN: {
+        Action.MANAGE_EXAMS,
+        Action.MANAGE_USERS,
+        Action.CREATE_SESSION,
+        Action.LIST_SESSIONS,
+    },
+    Role.TEACHER: {Action.MANAGE_EXAMS, Action.CREATE_SESSION, Action.LIST_SESSIONS},
+    Role.STUDENT: set(),
+}
+
+
+def allows(actor: User, action: Action, session: SessionOwnership | None = None) -> bool:
+    if session is None:
+        return action in _STAFF_ACTIONS[actor.role]
+    is_candidate = session.candidate_id == actor.id
+    if action is Action.WRITE_EVIDENCE:
+        return is_candidate
+    if actor.role is Role.ADMIN or is_candidate:
+        return True
+    if actor.role is Role.TEACHER:
+        return actor.id in (session.created_by_id, session.exam_owner_id)
+    return False
+
+
+def require(actor: User, action: Action, session: SessionOwnership | None = None) -> None:
+    if not allows(actor, action, session):
+        raise PermissionDenied(f"you may not {action.value}")
+
+
+def visible_sessions(actor: User) -> ColumnElement[bool]:
+    """A WHERE clause on proctoring_sessions selecting what `actor` may read."""
+    from vigil.core.exams.models import Exam
+    from vigil.core.sessions.models import ProctoringSession as S
+
+    if actor.role is Role.ADMIN:
+        return true()
+    if actor.role is Role.TEACHER:
+        owned_exams = select(Exam.id).where(Exam.owner_id == actor.id)
+        return or_(
+            S.candidate_id == actor.id, S.created_by_id == actor.id, S.exam_id.in_(owned_exams)
+        )
+    if actor.role is Role.STUDENT:
+        return S.candidate_id == actor.id
+    return false()

@@ -1,0 +1,1 @@
+"""Proctoring sessions: one candidate, optionally one exam, a status and a risk score."""

@@ -1,0 +1,123 @@
+"""Session rules: start, end, look up under the authorization policy, list."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.core import policy
+from vigil.core.errors import NotFound
+from vigil.core.events.models import ProctoringEvent
+from vigil.core.exams.models import Exam
+from vigil.core.exams.service import get_exam
+from vigil.core.identity.models import User
+from vigil.core.risk import DEFAULT_POLICY, RiskAssessment, RiskPolicy, assess
+from vigil.core.sessions.models import ProctoringSession
+from vigil.core.sessions.statuses import OPEN, SessionStatus, transition
+from vigil.storage.db import utcnow
+
+
+def new_session_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+async def start_exam_session(
+    db: AsyncSession, candidate: User, exam_id: int, *, source: str
+) -> ProctoringSession:
+    """Start the candidate's session for an exam, or resume the one still open."""
+    exam = await get_exam(db, exam_id)
+    open_session = await db.scalar(
+        select(ProctoringSession)
+        .where(
+            ProctoringSession.candidate_id == candidate.id,
+            ProctoringSession.exam_id == exam.id,
+            ProctoringSession.status.in_(list(OPEN)),
+        )
+        .order_by(ProctoringSession.id.desc())
+        .limit(1)
+    )
+    if open_session is not None:
+        return open_session
+    now = utcnow()
+    session = ProctoringSession(
+        session_key=new_session_key(),
+        candidate_id=candidate.id,
+        exam_id=exam.id,
+        created_by_id=candidate.id,
+        title=exam.title,
+        source=source,
+        status=SessionStatus.ACTIVE,
+        created_at=now,
+        started_at=now,
+    )
+    db.add(session)
+    await db.flush()
+    return session
+
+
+async def ownership(db: AsyncSession, session: ProctoringSession) -> policy.SessionOwnership:
+    exam_owner_id = None
+    if session.exam_id is not None:
+        exam_owner_id = await db.scalar(select(Exam.owner_id).where(Exam.id == session.exam_id))
+    return policy.SessionOwnership(
+        candidate_id=session.candidate_id,
+        created_by_id=session.created_by_id,
+        exam_owner_id=exam_owner_id,
+    )
+
+
+async def get_session(
+    db: AsyncSession, actor: User, session_id: int, action: policy.Action
+) -> ProctoringSession:
+    """The session, if `actor` may do `action` on it: NotFound or PermissionDenied else."""
+    session = await db.get(ProctoringSession, session_id)
+    if session is None:
+        raise NotFound(f"session {session_id} does not exist", field="session_id")
+    policy.require(actor, action, await ownership(db, session))
+    return session
+
+
+async def risk_policy_for(db: AsyncSession, session: ProctoringSession) -> RiskPolicy:
+    # Per-exam policies arrive with the analysis issue; until then every exam uses the default.
+    return DEFAULT_POLICY
+
+
+async def recompute_risk(db: AsyncSession, session: ProctoringSession) -> RiskAssessment:
+    events = (
+        await db.scalars(
+            select(ProctoringEvent)
+            .where(ProctoringEvent.session_id == session.id)
+            .order_by(ProctoringEvent.id)
+        )
+    ).all()
+    result = assess(events, await risk_policy_for(db, session))
+    session.risk_score = result.score
+    session.risk_level = result.level
+    session.risk_breakdown = [rule.as_dict() for rule in result.breakdown]
+    return result
+
+
+async def end_session(
+    db: AsyncSession, actor: User, session_id: int
+) -> tuple[ProctoringSession, RiskAssessment]:
+    session = await get_session(db, actor, session_id, policy.Action.END_SESSION)
+    session.status = transition(session.status, SessionStatus.FINISHED)
+    session.ended_at = utcnow()
+    result = await recompute_risk(db, session)
+    await db.flush()
+    return session, result
+
+
+async def list_sessions(
+    db: AsyncSession, actor: User, *, limit: int | None = None, offset: int = 0
+) -> tuple[Sequence[ProctoringSession], int]:
+    policy.require(actor, policy.Action.LIST_SESSIONS)
+    visible = policy.visible_sessions(actor)
+    total = await db.scalar(select(func.count()).select_from(ProctoringSession).where(visible))
+    query = select(ProctoringSession).where(visible).order_by(ProctoringSession.id.desc())
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return (await db.scalars(query)).all(), int(total or 0)

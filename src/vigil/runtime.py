@@ -1,0 +1,39 @@
+"""The core's running resources (database, blob store), opened once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from vigil.settings import Settings
+from vigil.storage.blobs import BlobStore, create_blob_store
+from vigil.storage.db import create_engine, create_session_factory
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        secret = settings.s3_secret_access_key
+        blobs = await create_blob_store(
+            settings.resolved_blob_url,
+            endpoint_url=settings.s3_endpoint_url,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+            region=settings.s3_region,
+        )
+        return cls(settings, engine, create_session_factory(engine), blobs)
+
+    async def close(self) -> None:
+        await self.blobs.close()
+        await self.engine.dispose()

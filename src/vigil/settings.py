@@ -1,0 +1,123 @@
+"""Every knob Vigil has, one `VIGIL_*` environment variable each (docs/configuration.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+MiB = 1024 * 1024
+SECRET_KEY_FILE = "secret_key"
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+
+    secret_key: SecretStr | None = None
+    token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"]
+    )
+
+    max_snapshot_bytes: int = Field(default=5 * MiB, gt=0)
+    max_audio_bytes: int = Field(default=10 * MiB, gt=0)
+    max_video_bytes: int = Field(default=64 * MiB, gt=0)
+    max_telemetry_bytes: int = Field(default=16 * MiB, gt=0)
+    max_json_bytes: int = Field(default=1 * MiB, gt=0)
+
+    sqlite_synchronous: str = "FULL"
+    log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        return [ipaddress.ip_network(v, strict=False) for v in _split_commas(value)]
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        if value.upper() not in {"FULL", "EXTRA", "NORMAL"}:
+            raise ValueError("must be FULL, EXTRA or NORMAL")
+        return value.upper()
+
+    @property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'vigil.db').resolve()}"
+        return async_database_url(url)
+
+    @property
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT/HMAC key: configured, or generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(self.data_dir / SECRET_KEY_FILE)
+
+    def is_trusted_proxy(self, host: str | None) -> bool:
+        if not host or not self.trusted_proxies:
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
+
+
+def async_database_url(url: str) -> str:
+    """Normalise a database URL to the async driver Vigil uses for it."""
+    for prefix, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(prefix):
+            return driver + url[len(prefix) :]
+    return url
+
+
+def load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first
+        return path.read_text().strip()
+    try:
+        os.write(fd, key.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key

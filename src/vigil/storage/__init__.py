@@ -1,0 +1,1 @@
+"""Persistence: the database (SQLite or PostgreSQL) and the blob store (files or S3)."""

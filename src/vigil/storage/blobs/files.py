@@ -1,0 +1,134 @@
+"""Blobs as files: written under a temporary name, fsynced, then linked into place."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+from vigil.storage.blobs import BlobExists, BlobNotFound, StoredBlob, check_key
+
+WRITE_BATCH = 1024 * 1024
+READ_CHUNK = 256 * 1024
+
+
+class FileBlobStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.tmp = self.root / ".tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
+        final = self._path(key)
+        if final.exists():
+            raise BlobExists(f"blob {key} already exists")
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd_open = True
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            batch: list[bytes] = []
+            pending = 0
+            async for chunk in chunks:
+                batch.append(chunk)
+                pending += len(chunk)
+                if pending >= WRITE_BATCH:
+                    size += await asyncio.to_thread(_write, fd, batch, digest)
+                    batch, pending = [], 0
+            size += await asyncio.to_thread(_write, fd, batch, digest)
+            fd_open = False
+            await asyncio.to_thread(_fsync_and_close, fd)
+            await asyncio.to_thread(_link_into_place, tmp, final, key)
+        finally:
+            if fd_open:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+        return StoredBlob(key=key, size=size, sha256=digest.hexdigest())
+
+    async def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {key} does not exist") from exc
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            handle = await asyncio.to_thread(open, self._path(key), "rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {key} does not exist") from exc
+        try:
+            handle.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                data = await asyncio.to_thread(handle.read, want)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        finally:
+            handle.close()
+
+    async def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {key} does not exist") from exc
+
+    async def close(self) -> None:
+        return None
+
+
+def _write(fd: int, batch: list[bytes], digest: hashlib._Hash) -> int:
+    written = 0
+    for chunk in batch:
+        digest.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+            written += n
+    return written
+
+
+def _fsync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _link_into_place(tmp: Path, final: Path, key: str) -> None:
+    _make_dirs_durably(final.parent)
+    try:
+        os.link(tmp, final)  # fails if the key was taken meanwhile: never overwrite
+    except FileExistsError as exc:
+        raise BlobExists(f"blob {key} already exists") from exc
+    _fsync_dir(final.parent)
+
+
+def _make_dirs_durably(path: Path) -> None:
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for directory in reversed(missing):
+        _fsync_dir(directory.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,1 @@
+"""One package per client contract: parse, authorize through the core, shape the reply."""

@@ -1,0 +1,1 @@
+"""The ProctorBE contract (../shared/contracts/proctorbe.md), served at the root path."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every surface: dependencies, caller resolution, error rendering."""

@@ -1,0 +1,70 @@
+"""Typed dependencies: the database session (the edge owns the transaction) and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.core.errors import Unauthenticated
+from vigil.core.identity import service as identity
+from vigil.core.identity.models import User
+from vigil.runtime import Runtime
+from vigil.settings import Settings
+
+bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_settings(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response leaves (scope=function)."""
+    async with get_runtime(request).sessionmaker() as db:
+        try:
+            yield db
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+BearerToken = Annotated[str | None, Depends(bearer_scheme)]
+
+
+async def optional_user(
+    request: Request, db: DbSession, settings: SettingsDep, token: BearerToken
+) -> User | None:
+    """Who is calling: a bearer token, or `Remote-User` from a trusted proxy; else None."""
+    if token:
+        return await identity.user_from_token(db, settings.signing_key, token)
+    remote_user = request.headers.get("remote-user")
+    client_host = request.client.host if request.client else None
+    if remote_user and settings.is_trusted_proxy(client_host):
+        user = await identity.user_by_login(db, remote_user.strip())
+        if user is None or user.disabled:
+            raise Unauthenticated("the forwarded user is not known to Vigil")
+        return user
+    return None
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise Unauthenticated("not authenticated: send a bearer token")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]

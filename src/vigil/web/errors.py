@@ -1,0 +1,82 @@
+"""Turning exceptions into responses. Each surface's route class says how its contract
+spells an error; unexpected failures become a bare 500 with no internals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+
+from vigil.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthenticated,
+    VigilError,
+)
+
+log = structlog.get_logger("vigil.web")
+
+DEFAULT_STATUS: list[tuple[type[VigilError], int]] = [
+    (InvalidInput, 400),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PayloadTooLarge, 413),
+]
+
+
+def status_for(exc: VigilError) -> int:
+    for kind, status in DEFAULT_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+class SurfaceRoute(APIRoute):
+    """A route of one contract. Subclasses override how errors look on the wire."""
+
+    def render_error(self, exc: VigilError) -> Response:
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)
+
+    def render_validation_error(self, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+def _route(request: Request) -> SurfaceRoute:
+    route: Any = request.scope.get("route")
+    return route if isinstance(route, SurfaceRoute) else _FALLBACK
+
+
+_FALLBACK = SurfaceRoute("/", lambda: None)
+
+
+async def _on_vigil_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VigilError)
+    return _route(request).render_error(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return _route(request).render_validation_error(exc)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
+    return JSONResponse({"detail": "internal error; the event was logged"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(VigilError, _on_vigil_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)
