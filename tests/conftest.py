@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.support.s3 import MotoServer, start_moto_server
 from vigil.app import create_app
+from vigil.core.identity import passwords
 from vigil.settings import Settings, async_database_url
 from vigil.storage import migrate
 from vigil.storage.all_models import Base
@@ -34,6 +36,16 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (VIGIL_TEST_REQUIRE_ALL=1 forbids skipping)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2's cheapest profile: same code path, a fraction of the CPU, for fast tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        passwords._dummy_hash.cache_clear()
+        yield
+    passwords._dummy_hash.cache_clear()
 
 
 # --- databases ------------------------------------------------------------------------

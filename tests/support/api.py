@@ -43,4 +43,3 @@ def user_with_token(client: TestClient, email: str, role: Role) -> dict[str, str
 def run_async(client: TestClient, coroutine_fn: Any) -> Any:
     assert client.portal is not None
     return client.portal.call(coroutine_fn)
-

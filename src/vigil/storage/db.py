@@ -27,6 +27,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Integer primary keys are 32-bit on PostgreSQL; ids beyond this cannot exist anywhere.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Path, Query
 
 from vigil import __version__
 from vigil.core import policy
@@ -28,9 +28,12 @@ from vigil.surfaces.proctorbe.schemas import (
     UserOut,
     error_responses,
 )
+from vigil.storage.db import MAX_ROW_ID
 from vigil.web.deps import CurrentUser, DbSession, OptionalUser, SettingsDep
 
 SOURCE = "proctorbe"
+QueryId = Annotated[int, Query(ge=1, le=MAX_ROW_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 router = APIRouter(route_class=ProctorBERoute, tags=["ProctorBE"])
 
 
@@ -96,9 +99,7 @@ async def list_exams(db: DbSession) -> list[ExamOut]:
 
 
 @router.post("/sessions/start", response_model=SessionOut, responses=error_responses(401, 404))
-async def start_session(
-    exam_id: Annotated[int, Query(ge=1)], db: DbSession, user: CurrentUser
-) -> SessionOut:
+async def start_session(exam_id: QueryId, db: DbSession, user: CurrentUser) -> SessionOut:
     session = await sessions.start_exam_session(db, user, exam_id, source=SOURCE)
     return SessionOut.of(session)
 
@@ -106,9 +107,7 @@ async def start_session(
 @router.post(
     "/sessions/end", response_model=SessionEndOut, responses=error_responses(401, 403, 404, 409)
 )
-async def end_session(
-    session_id: Annotated[int, Query(ge=1)], db: DbSession, user: CurrentUser
-) -> SessionEndOut:
+async def end_session(session_id: QueryId, db: DbSession, user: CurrentUser) -> SessionEndOut:
     session, result = await sessions.end_session(db, user, session_id)
     return SessionEndOut(
         **SessionOut.of(session).model_dump(),
@@ -129,7 +128,7 @@ async def end_session(
     include_in_schema=False,
 )
 async def log_event(
-    session_id: Annotated[int, Query(ge=1)],
+    session_id: QueryId,
     event_type: Annotated[str, Query(min_length=1, max_length=64)],
     db: DbSession,
     user: CurrentUser,
@@ -155,13 +154,15 @@ async def admin_sessions(db: DbSession, user: CurrentUser) -> list[SessionOut]:
     response_model=list[EventOut],
     responses=error_responses(401, 403, 404),
 )
-async def admin_session_events(session_id: int, db: DbSession, user: CurrentUser) -> list[EventOut]:
+async def admin_session_events(
+    session_id: PathId, db: DbSession, user: CurrentUser
+) -> list[EventOut]:
     policy.require(user, policy.Action.LIST_SESSIONS)
     return [EventOut.of(e) for e in await events.list_session_events(db, user, session_id)]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    """ProctorBE clients send naive ISO times; Vigil reads them as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    """ProctorBE clients send naive ISO times: Vigil reads them as UTC, and keeps UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
