@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
@@ -13,6 +14,9 @@ from vigil.storage.blobs import BlobExists, BlobNotFound, StoredBlob, check_key
 
 WRITE_BATCH = 1024 * 1024
 READ_CHUNK = 256 * 1024
+# A key that names a directory (a prefix of other keys) or runs through a blob's file is
+# as absent as one with no file at all: the same BlobNotFound as every other backend.
+_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
 class FileBlobStore:
@@ -53,15 +57,19 @@ class FileBlobStore:
         return StoredBlob(key=key, size=size, sha256=digest.hexdigest())
 
     async def size(self, key: str) -> int:
+        path = self._path(key)
         try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError as exc:
+            status = path.stat()
+        except _MISSING as exc:
             raise BlobNotFound(f"blob {key} does not exist") from exc
+        if not stat.S_ISREG(status.st_mode):  # a directory is a key prefix, not a blob
+            raise BlobNotFound(f"blob {key} does not exist")
+        return status.st_size
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         try:
             handle = await asyncio.to_thread(open, self._path(key), "rb")
-        except FileNotFoundError as exc:
+        except _MISSING as exc:
             raise BlobNotFound(f"blob {key} does not exist") from exc
         try:
             handle.seek(start)
@@ -80,7 +88,7 @@ class FileBlobStore:
     async def delete(self, key: str) -> None:
         try:
             self._path(key).unlink()
-        except FileNotFoundError as exc:
+        except _MISSING as exc:
             raise BlobNotFound(f"blob {key} does not exist") from exc
 
     async def close(self) -> None:

@@ -76,12 +76,7 @@ class S3BlobStore:
             else:
                 if buffer:
                     parts.append(await self._upload_part(object_key, upload_id, parts, buffer))
-                await self._client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=object_key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
+                await self._complete_new(object_key, upload_id, parts, key)
                 upload_id = None
         finally:
             if upload_id is not None:
@@ -94,6 +89,22 @@ class S3BlobStore:
         try:
             await self._client.put_object(
                 Bucket=self.bucket, Key=object_key, Body=body, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if _code(exc) in _TAKEN:
+                raise BlobExists(f"blob {key} already exists") from exc
+            raise
+
+    async def _complete_new(
+        self, object_key: str, upload_id: str, parts: list[dict[str, Any]], key: str
+    ) -> None:
+        try:
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=object_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",  # the key may have been taken since the check: never overwrite
             )
         except ClientError as exc:
             if _code(exc) in _TAKEN:
@@ -145,7 +156,10 @@ class S3BlobStore:
             if _code(exc) in _MISSING:
                 raise BlobNotFound(f"blob {key} does not exist") from exc
             raise
-        async with answer["Body"] as body:
+        body = answer["Body"]
+        # aiobotocore's StreamingBody.__aenter__ returns the bare aiohttp response, which
+        # has no iter_chunks: use the body only as the context manager that releases it.
+        async with body:
             async for chunk in body.iter_chunks(256 * 1024):
                 yield chunk
 
