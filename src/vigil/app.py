@@ -12,6 +12,8 @@ from vigil import __version__
 from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.surfaces.proctorbe.router import router as proctorbe_router
+from vigil.surfaces.spark.router import router as spark_router
+from vigil.surfaces.susie.router import router as susie_router
 from vigil.web.docs import install_offline_docs
 from vigil.web.errors import install_error_handlers
 from vigil.web.observability import install_observability
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_offline_docs(app)
     install_observability(app)
     app.include_router(proctorbe_router)
+    app.include_router(susie_router)
+    app.include_router(spark_router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

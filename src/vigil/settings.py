@@ -36,6 +36,7 @@ class Settings(BaseSettings):
 
     secret_key: SecretStr | None = None
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    agent_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"]

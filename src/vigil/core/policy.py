@@ -31,7 +31,7 @@ class Action(StrEnum):
 class SessionOwnership:
     """Who a session belongs to, as far as authorization cares."""
 
-    candidate_id: int
+    candidate_id: int | None
     created_by_id: int | None
     exam_owner_id: int | None
 
@@ -51,7 +51,7 @@ _STAFF_ACTIONS = {
 def allows(actor: User, action: Action, session: SessionOwnership | None = None) -> bool:
     if session is None:
         return action in _STAFF_ACTIONS[actor.role]
-    is_candidate = session.candidate_id == actor.id
+    is_candidate = session.candidate_id is not None and session.candidate_id == actor.id
     if action is Action.WRITE_EVIDENCE:
         return is_candidate
     if actor.role is Role.ADMIN or is_candidate:
@@ -64,6 +64,12 @@ def allows(actor: User, action: Action, session: SessionOwnership | None = None)
 def require(actor: User, action: Action, session: SessionOwnership | None = None) -> None:
     if not allows(actor, action, session):
         raise PermissionDenied(f"you may not {action.value}")
+
+
+def require_agent_scope(token_session_id: int, session_id: int) -> None:
+    """An agent token speaks for exactly one session."""
+    if token_session_id != session_id:
+        raise PermissionDenied(f"this agent token is not valid for session {session_id}")
 
 
 def visible_sessions(actor: User) -> ColumnElement[bool]:

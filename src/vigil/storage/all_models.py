@@ -1,9 +1,19 @@
 """Imports every ORM model so that `Base.metadata` (Alembic, tests) sees the whole schema."""
 
 from vigil.core.events.models import ProctoringEvent
+from vigil.core.evidence.models import Evidence
 from vigil.core.exams.models import Exam
 from vigil.core.identity.models import Group, User, group_members
 from vigil.core.sessions.models import ProctoringSession
 from vigil.storage.db import Base
 
-__all__ = ["Base", "Exam", "Group", "ProctoringEvent", "ProctoringSession", "User", "group_members"]
+__all__ = [
+    "Base",
+    "Evidence",
+    "Exam",
+    "Group",
+    "ProctoringEvent",
+    "ProctoringSession",
+    "User",
+    "group_members",
+]

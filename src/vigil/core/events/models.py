@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.storage.db import Base, UtcDateTime, utcnow
@@ -15,7 +15,10 @@ from vigil.storage.db import Base, UtcDateTime, utcnow
 
 class ProctoringEvent(Base):
     __tablename__ = "proctoring_events"
-    __table_args__ = (Index("ix_proctoring_events_session_time", "session_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_proctoring_events_session_time", "session_id", "occurred_at"),
+        UniqueConstraint("session_id", "client_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(
@@ -29,4 +32,6 @@ class ProctoringEvent(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float | None] = mapped_column(Float)
     data: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Set when a client may send the same event twice (keepalive retries): one row per key.
+    client_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -46,22 +46,41 @@ async def record_event(
     severity: int,
     source: str,
     occurred_at: datetime | None = None,
+    duration_seconds: float | None = None,
     data: dict[str, object] | None = None,
+    client_key: str | None = None,
+    after_end: bool = False,
 ) -> ProctoringEvent:
-    """Log an event from the candidate's own client and add its points to the score."""
+    """Log an event from the candidate's own client and add its points to the score.
+
+    `client_key` makes a retried event a no-op that returns the first one; `after_end` lets
+    late arrivals from a flaky client land in a session that has already ended.
+    """
     event_type = normalise_event_type(event_type)
     if not 0 <= severity <= MAX_SEVERITY:
         raise InvalidInput(f"severity must be between 0 and {MAX_SEVERITY}", field="severity")
+    if duration_seconds is not None and duration_seconds < 0:
+        raise InvalidInput("duration_seconds must not be negative", field="duration_seconds")
     session = await sessions.get_session(db, actor, session_id, policy.Action.WRITE_EVIDENCE)
-    if session.status not in OPEN:
+    if session.status not in OPEN and not after_end:
         raise Conflict(f"session {session_id} is {session.status}; it takes no more events")
+    if client_key is not None:
+        earlier = await db.scalar(
+            select(ProctoringEvent).where(
+                ProctoringEvent.session_id == session.id, ProctoringEvent.client_key == client_key
+            )
+        )
+        if earlier is not None:
+            return earlier
     event = ProctoringEvent(
         session_id=session.id,
         type=event_type,
         severity=severity,
         source=source,
         occurred_at=occurred_at or utcnow(),
+        duration_seconds=duration_seconds,
         data=data,
+        client_key=client_key,
     )
     db.add(event)
     await db.flush()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
-from vigil.core.errors import NotFound
+from vigil.core.errors import NotFound, PermissionDenied
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.exams.models import Exam
 from vigil.core.exams.service import get_exam
@@ -17,7 +19,7 @@ from vigil.core.identity.models import User
 from vigil.core.risk import DEFAULT_POLICY, RiskAssessment, RiskPolicy, assess
 from vigil.core.sessions.models import ProctoringSession
 from vigil.core.sessions.statuses import OPEN, SessionStatus, transition
-from vigil.storage.db import utcnow
+from vigil.storage.db import MAX_ROW_ID, utcnow
 
 
 def new_session_key() -> str:
@@ -56,6 +58,85 @@ async def start_exam_session(
     db.add(session)
     await db.flush()
     return session
+
+
+async def start_external_session(
+    db: AsyncSession,
+    candidate: User,
+    external_id: str,
+    *,
+    exam_ref: str | None,
+    source: str,
+    started_at: datetime | None = None,
+) -> ProctoringSession:
+    """The session a client names by its own id: created on first sight, then reused.
+
+    A session id another candidate already holds is refused, whoever asks.
+    """
+    session = await db.scalar(
+        select(ProctoringSession).where(ProctoringSession.external_id == external_id)
+    )
+    if session is not None:
+        if session.candidate_id != candidate.id:
+            raise PermissionDenied(f"session {external_id} belongs to another candidate")
+        return session
+    exam = await _exam_by_ref(db, exam_ref)
+    now = utcnow()
+    session = ProctoringSession(
+        session_key=new_session_key(),
+        candidate_id=candidate.id,
+        exam_id=exam.id if exam else None,
+        external_exam_ref=exam_ref,
+        created_by_id=candidate.id,
+        external_id=external_id,
+        title=exam.title if exam else exam_ref,
+        source=source,
+        status=SessionStatus.ACTIVE,
+        created_at=now,
+        started_at=started_at or now,
+    )
+    try:
+        async with db.begin_nested():
+            db.add(session)
+    except IntegrityError:  # the same id, started twice at once
+        return await start_external_session(
+            db, candidate, external_id, exam_ref=exam_ref, source=source
+        )
+    return session
+
+
+async def _exam_by_ref(db: AsyncSession, exam_ref: str | None) -> Exam | None:
+    if exam_ref is None or not exam_ref.isdigit() or int(exam_ref) > MAX_ROW_ID:
+        return None
+    return await db.get(Exam, int(exam_ref))
+
+
+async def get_external_session(db: AsyncSession, external_id: str) -> ProctoringSession:
+    session = await db.scalar(
+        select(ProctoringSession).where(ProctoringSession.external_id == external_id)
+    )
+    if session is None:
+        raise NotFound(f"session {external_id} does not exist", field="examSessionId")
+    return session
+
+
+async def finish_session(
+    db: AsyncSession, actor: User, session: ProctoringSession, status: SessionStatus
+) -> ProctoringSession:
+    """End a session as finished or cancelled; ending an ended session again changes nothing."""
+    policy.require(actor, policy.Action.END_SESSION, await ownership(db, session))
+    await close(db, session, status)
+    return session
+
+
+async def close(db: AsyncSession, session: ProctoringSession, status: SessionStatus) -> None:
+    """Move an open session to an ended status and score it; a no-op once it has ended,
+    because clients retry an end whose answer they lost."""
+    if session.status in OPEN:
+        session.status = transition(session.status, status)
+        session.ended_at = utcnow()
+        await recompute_risk(db, session)
+        await db.flush()
 
 
 async def ownership(db: AsyncSession, session: ProctoringSession) -> policy.SessionOwnership:

@@ -15,6 +15,7 @@ from vigil.core.exams import service as exams
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import Role
 from vigil.core.sessions import service as sessions
+from vigil.storage.db import MAX_ROW_ID
 from vigil.surfaces.proctorbe.errors import ProctorBERoute
 from vigil.surfaces.proctorbe.schemas import (
     EventOut,
@@ -28,7 +29,6 @@ from vigil.surfaces.proctorbe.schemas import (
     UserOut,
     error_responses,
 )
-from vigil.storage.db import MAX_ROW_ID
 from vigil.web.deps import CurrentUser, DbSession, OptionalUser, SettingsDep
 
 SOURCE = "proctorbe"

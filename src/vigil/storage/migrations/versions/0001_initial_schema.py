@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 11:59:33.393676
+Create Date: 2026-11-25 12:16:30.871898
 """
 
 from __future__ import annotations
@@ -93,10 +93,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("uuid", sa.Uuid(), nullable=False),
         sa.Column("session_key", sa.String(length=64), nullable=False),
-        sa.Column("candidate_id", sa.Integer(), nullable=False),
+        sa.Column("candidate_id", sa.Integer(), nullable=True),
         sa.Column("exam_id", sa.Integer(), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("external_id", sa.String(length=255), nullable=True),
+        sa.Column("external_exam_ref", sa.String(length=255), nullable=True),
         sa.Column("title", sa.String(length=300), nullable=True),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column(
@@ -120,6 +121,8 @@ def upgrade() -> None:
         sa.Column("risk_score", sa.Float(), nullable=False),
         sa.Column("risk_level", sa.String(length=16), nullable=False),
         sa.Column("risk_breakdown", sa.JSON(), nullable=True),
+        sa.Column("telemetry_key_wrapped", sa.LargeBinary(), nullable=True),
+        sa.Column("agent_info", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["candidate_id"],
             ["users.id"],
@@ -152,6 +155,57 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "evidence",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "audio",
+                "snapshot",
+                "video",
+                "telemetry",
+                "frame",
+                name="evidencekind",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("stream", sa.String(length=32), nullable=False),
+        sa.Column("chunk_index", sa.BigInteger(), nullable=False),
+        sa.Column("blob_key", sa.String(length=512), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=True),
+        sa.Column("captured_at", UtcDateTime(), nullable=True),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.Column(
+            "analysis_state",
+            sa.Enum(
+                "pending", "done", "failed", name="analysisstate", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
+        sa.Column("analysis_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["proctoring_sessions.id"],
+            name=op.f("fk_evidence_session_id_proctoring_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence")),
+        sa.UniqueConstraint("blob_key", name=op.f("uq_evidence_blob_key")),
+        sa.UniqueConstraint(
+            "session_id", "kind", "stream", "chunk_index", name=op.f("uq_evidence_session_id")
+        ),
+    )
+    with op.batch_alter_table("evidence", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_evidence_session_id"), ["session_id"], unique=False)
+
+    op.create_table(
         "proctoring_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("session_id", sa.Integer(), nullable=False),
@@ -163,6 +217,7 @@ def upgrade() -> None:
         sa.Column("duration_seconds", sa.Float(), nullable=True),
         sa.Column("confidence", sa.Float(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=True),
+        sa.Column("client_key", sa.String(length=64), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["session_id"],
@@ -171,6 +226,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_proctoring_events")),
+        sa.UniqueConstraint(
+            "session_id", "client_key", name=op.f("uq_proctoring_events_session_id")
+        ),
     )
     with op.batch_alter_table("proctoring_events", schema=None) as batch_op:
         batch_op.create_index(
@@ -183,6 +241,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_proctoring_events_session_time")
 
     op.drop_table("proctoring_events")
+    with op.batch_alter_table("evidence", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_session_id"))
+
+    op.drop_table("evidence")
     with op.batch_alter_table("proctoring_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_proctoring_sessions_exam_id"))
         batch_op.drop_index("ix_proctoring_sessions_candidate")

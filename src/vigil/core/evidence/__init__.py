@@ -1,0 +1,1 @@
+"""Evidence intake: every byte a client sends, stored durably, exactly once."""

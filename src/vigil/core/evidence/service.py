@@ -1,0 +1,171 @@
+"""Intake: validate while streaming, store the blob durably, record it once.
+
+Rules (DESIGN §5):
+- the bytes are checked (size limit, content sniff) as they stream; a failure stores nothing;
+- a chunk is acknowledged only once its blob is fsynced and its row committed;
+- idempotent per (session, kind, stream, chunk index): the same bytes again are a duplicate,
+  different bytes are a Conflict, and stored evidence is never overwritten;
+- no database transaction is held while bytes arrive from the network (see `ingest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vigil.core.errors import Conflict, PayloadTooLarge
+from vigil.core.evidence.models import Evidence, EvidenceKind
+from vigil.core.evidence.sniff import ContentCheck
+from vigil.core.sessions.models import ProctoringSession
+from vigil.storage.blobs import BlobExists, BlobStore
+
+EXTENSIONS = {
+    EvidenceKind.AUDIO: "webm",
+    EvidenceKind.SNAPSHOT: "jpg",
+    EvidenceKind.VIDEO: "ts",
+    EvidenceKind.TELEMETRY: "bin",
+    EvidenceKind.FRAME: "jpg",
+}
+
+
+@dataclass
+class Upload:
+    session: ProctoringSession
+    kind: EvidenceKind
+    stream: str
+    chunk_index: int
+    source: str
+    content_type: str
+    max_bytes: int
+    check: ContentCheck
+    details: dict[str, object] | None = None
+    captured_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Intake:
+    evidence: Evidence
+    duplicate: bool
+
+
+def blob_key(upload: Upload) -> str:
+    return (
+        f"sessions/{upload.session.id}/{upload.kind.value}/{upload.stream}/"
+        f"chunk_{upload.chunk_index}.{EXTENSIONS[upload.kind]}"
+    )
+
+
+@dataclass
+class _CheckedStream:
+    """Passes chunks through while enforcing the size limit, sniffing content and hashing."""
+
+    source: AsyncIterable[bytes]
+    upload: Upload
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    size: int = 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self.source:
+            self.size += len(chunk)
+            if self.size > self.upload.max_bytes:
+                raise PayloadTooLarge(
+                    f"{self.upload.kind.value} is over the {self.upload.max_bytes}-byte limit",
+                    field="file",
+                )
+            self.upload.check.feed(chunk)
+            self.digest.update(chunk)
+            yield chunk
+        self.upload.check.finish()
+
+    async def drain(self, chunks: AsyncIterator[bytes]) -> str:
+        async for _ in chunks:
+            pass
+        return self.digest.hexdigest()
+
+
+async def find(db: AsyncSession, upload: Upload) -> Evidence | None:
+    return await db.scalar(
+        select(Evidence).where(
+            Evidence.session_id == upload.session.id,
+            Evidence.kind == upload.kind,
+            Evidence.stream == upload.stream,
+            Evidence.chunk_index == upload.chunk_index,
+        )
+    )
+
+
+async def ingest(
+    db: AsyncSession, blobs: BlobStore, upload: Upload, body: AsyncIterable[bytes]
+) -> Intake:
+    """Store one chunk. The caller has authorized the upload; its row is flushed, not committed.
+
+    The one transaction rule bent here on purpose: the read that decides the path is committed
+    before streaming starts, because on SQLite an open write transaction would block every
+    other request for as long as a slow client takes to send its bytes.
+    """
+    existing = await find(db, upload)
+    await db.commit()
+    stream = _CheckedStream(body, upload)
+    chunks = stream.chunks()
+    if existing is not None:
+        return _same_or_conflict(existing, await stream.drain(chunks), upload)
+
+    key = blob_key(upload)
+    try:
+        stored = await blobs.put(key, chunks)
+        sha256, size = stored.sha256, stored.size
+    except BlobExists:
+        # A blob without a row: an upload whose row never committed (a crash), or one in
+        # flight right now. Same bytes: adopt it. Different bytes: never overwrite.
+        sha256, size = await stream.drain(chunks), stream.size
+        if await _sha256_of(blobs, key) != sha256:
+            raise Conflict(_conflict_message(upload)) from None
+
+    evidence = Evidence(
+        session_id=upload.session.id,
+        kind=upload.kind,
+        stream=upload.stream,
+        chunk_index=upload.chunk_index,
+        blob_key=key,
+        size=size,
+        sha256=sha256,
+        content_type=upload.content_type,
+        source=upload.source,
+        details=upload.details,
+        captured_at=upload.captured_at,
+    )
+    try:
+        async with db.begin_nested():
+            db.add(evidence)
+    except IntegrityError:
+        winner = await find(db, upload)
+        if winner is None:
+            raise
+        return _same_or_conflict(winner, sha256, upload)
+    return Intake(evidence, duplicate=False)
+
+
+def _same_or_conflict(existing: Evidence, sha256: str, upload: Upload) -> Intake:
+    if existing.sha256 == sha256:
+        return Intake(existing, duplicate=True)
+    raise Conflict(_conflict_message(upload))
+
+
+def _conflict_message(upload: Upload) -> str:
+    return (
+        f"chunk {upload.chunk_index} of {upload.kind.value}/{upload.stream} is already stored "
+        "with different bytes; evidence is never overwritten"
+    )
+
+
+async def _sha256_of(blobs: BlobStore, key: str) -> str:
+    digest = hashlib.sha256()
+    async for chunk in blobs.read(key):
+        digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""The SparkProctoring API (sparkproctoring.swagger.json), base path /api/v1."""

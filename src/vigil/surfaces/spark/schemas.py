@@ -1,0 +1,62 @@
+"""SparkProctoring's shapes, named as the Swagger's `handler.*` definitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorResponse(BaseModel):
+    code: str
+    error: str
+
+
+class CreateSessionRequest(BaseModel):
+    title: str | None = Field(default=None, max_length=300)
+
+
+class CreateSessionResponse(BaseModel):
+    id: int
+    session_key: str
+    status: str
+    title: str | None
+    created_at: datetime
+
+
+class AgentAuthRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    session_key: str = Field(min_length=1, max_length=64)
+    agent_version: str | None = Field(default=None, max_length=64)
+    os: str | None = Field(default=None, max_length=128)
+    hostname: str | None = Field(default=None, max_length=255)
+
+
+class AgentAuthResponse(BaseModel):
+    session_id: int
+    token: str
+    expires_at: datetime
+    encryption_key: str = Field(description="base64 of the session's AES-256-GCM telemetry key")
+
+
+class UploadResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    session_id: int
+    chunk_idx: int
+    stream_type: str
+    kind: str
+    size: int
+    sha256: str
+    duplicate: bool
+
+
+class EndSessionResponse(BaseModel):
+    id: int
+    status: str
+    ended_at: datetime | None
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": ErrorResponse, "description": str(code)} for code in codes}

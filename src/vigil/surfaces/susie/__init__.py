@@ -1,0 +1,1 @@
+"""The SUSIE browser client's evidence contract (susie-evidence-contract.md)."""

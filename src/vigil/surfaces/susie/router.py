@@ -1,0 +1,276 @@
+"""SUSIE endpoints under /susie/api/v1/monitoreo, in the contract's order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from vigil.core import policy
+from vigil.core.errors import InvalidInput, PermissionDenied
+from vigil.core.events import service as events
+from vigil.core.evidence import service as evidence
+from vigil.core.evidence.models import EvidenceKind
+from vigil.core.evidence.sniff import jpeg_check, webm_check
+from vigil.core.identity.models import User
+from vigil.core.sessions import service as sessions
+from vigil.core.sessions.models import ProctoringSession
+from vigil.core.sessions.statuses import SessionStatus
+from vigil.surfaces.susie.errors import SusieRoute
+from vigil.surfaces.susie.schemas import (
+    AudioInfo,
+    BrowserEvent,
+    EventAck,
+    EvidenceAck,
+    Meta,
+    SessionAck,
+    SessionEnd,
+    SessionStart,
+    SnapshotInfo,
+)
+from vigil.web.bodies import json_request_body, parse_json, read_json
+from vigil.web.deps import CurrentUser, DbSession, RuntimeDep
+from vigil.web.multipart import StreamingForm
+
+SOURCE = "susie"
+router = APIRouter(prefix="/susie/api/v1/monitoreo", route_class=SusieRoute, tags=["SUSIE"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"description": text}
+    for code, text in {
+        400: "Bad request: names the field (wrong multipart order, bad JSON, wrong format)",
+        401: "No valid bearer token",
+        403: "The token's student is not the one the body names",
+        404: "Unknown session",
+        409: "Chunk index already holds different bytes",
+        413: "Over the size limit",
+    }.items()
+}
+
+
+def check_identity(user: User, claimed: str | None) -> None:
+    """The body may name the student only as the token's own user: never somebody else."""
+    if claimed is None:
+        return
+    own = {user.external_id, user.login, user.email, str(user.id)}
+    if claimed not in own:
+        raise PermissionDenied(f"student {claimed} is not the signed-in user", field="student_id")
+
+
+async def candidate_session(db: DbSession, user: User, meta: Meta) -> ProctoringSession:
+    check_identity(user, meta.student_id)
+    session = await sessions.start_external_session(
+        db, user, meta.correlation_id, exam_ref=meta.exam_id, source=SOURCE
+    )
+    policy.require(user, policy.Action.WRITE_EVIDENCE, await sessions.ownership(db, session))
+    return session
+
+
+# --- 4. sessions ------------------------------------------------------------------------
+
+
+@router.post(
+    "/sesiones/start",
+    response_model=SessionAck,
+    responses=ERRORS,
+    openapi_extra=json_request_body(SessionStart),
+)
+async def start(
+    request: Request, db: DbSession, user: CurrentUser, runtime: RuntimeDep
+) -> SessionAck:
+    body = await read_json(request, SessionStart, runtime.settings.max_json_bytes)
+    check_identity(user, body.user_id)
+    session = await sessions.start_external_session(
+        db,
+        user,
+        body.exam_session_id,
+        exam_ref=body.exam_id,
+        source=SOURCE,
+        started_at=body.timestamp,
+    )
+    return SessionAck(
+        session_id=session.id, examSessionId=body.exam_session_id, session_status=session.status
+    )
+
+
+@router.post(
+    "/sesiones/end",
+    response_model=SessionAck,
+    responses=ERRORS,
+    openapi_extra=json_request_body(SessionEnd),
+)
+async def end(
+    request: Request, db: DbSession, user: CurrentUser, runtime: RuntimeDep
+) -> SessionAck:
+    body = await read_json(request, SessionEnd, runtime.settings.max_json_bytes)
+    session = await sessions.get_external_session(db, body.exam_session_id)
+    target = SessionStatus.FINISHED if body.status == "submitted" else SessionStatus.CANCELLED
+    await sessions.finish_session(db, user, session, target)
+    return SessionAck(
+        session_id=session.id, examSessionId=body.exam_session_id, session_status=session.status
+    )
+
+
+# --- 1-2. audio and snapshots -----------------------------------------------------------
+
+
+async def open_evidence_form(request: Request) -> tuple[Meta, str, StreamingForm]:
+    """Read `meta` and `payload_info`, and stop at `file`: the order is the contract's rule."""
+    form = StreamingForm(request)
+    fields: dict[str, str] = {}
+    while (part := await form.next_part()) is not None:
+        if part.name == "file":
+            missing = [name for name in ("meta", "payload_info") if name not in fields]
+            if missing:
+                raise InvalidInput(
+                    f"wrong field order: `file` arrived before {' and '.join(missing)}; "
+                    "send meta, then payload_info, then file last",
+                    field="file",
+                )
+            return parse_json(Meta, fields["meta"], "meta"), fields["payload_info"], form
+        if part.name in ("meta", "payload_info"):
+            fields[part.name] = await form.read_field(part.name)
+    raise InvalidInput("the form has no `file` part", field="file")
+
+
+EvidenceForm = Annotated[tuple[Meta, str, StreamingForm], Depends(open_evidence_form)]
+
+
+async def store(
+    db: DbSession, runtime: RuntimeDep, form: StreamingForm, upload: evidence.Upload
+) -> evidence.Intake:
+    intake = await evidence.ingest(db, runtime.blobs, upload, form.chunks())
+    while await form.next_part() is not None:  # read to the closing boundary
+        pass
+    return intake
+
+
+def evidence_ack(meta: Meta, intake: evidence.Intake) -> EvidenceAck:
+    row = intake.evidence
+    return EvidenceAck(
+        session_id=row.session_id,
+        examSessionId=meta.correlation_id,
+        evidence_id=row.id,
+        chunk_index=row.chunk_index,
+        size=row.size,
+        sha256=row.sha256,
+        duplicate=intake.duplicate,
+    )
+
+
+@router.post(
+    "/evidencias/audios",
+    response_model=EvidenceAck,
+    responses=ERRORS,
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
+)
+async def audio(
+    user: CurrentUser, form_parts: EvidenceForm, db: DbSession, runtime: RuntimeDep
+) -> EvidenceAck:
+    meta, payload_text, form = form_parts
+    info = parse_json(AudioInfo, payload_text, "payload_info")
+    index = info.chunk_index if info.chunk_index is not None else meta.fragmento_indice
+    if index is None:
+        raise InvalidInput("payload_info.chunk_index is required", field="payload_info.chunk_index")
+    session = await candidate_session(db, user, meta)
+    upload = evidence.Upload(
+        session=session,
+        kind=EvidenceKind.AUDIO,
+        stream="microphone",
+        chunk_index=index,
+        source=SOURCE,
+        content_type="audio/webm",
+        max_bytes=runtime.settings.max_audio_bytes,
+        check=webm_check(),
+        details={"type": info.type, "client_source": meta.source},
+        captured_at=meta.timestamp,
+    )
+    return evidence_ack(meta, await store(db, runtime, form, upload))
+
+
+@router.post(
+    "/evidencias/snapshots",
+    response_model=EvidenceAck,
+    responses=ERRORS,
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
+)
+async def snapshot(
+    user: CurrentUser, form_parts: EvidenceForm, db: DbSession, runtime: RuntimeDep
+) -> EvidenceAck:
+    meta, payload_text, form = form_parts
+    info = parse_json(SnapshotInfo, payload_text, "payload_info")
+    index = snapshot_index(meta, info)
+    session = await candidate_session(db, user, meta)
+    upload = evidence.Upload(
+        session=session,
+        kind=EvidenceKind.SNAPSHOT,
+        stream="webcam",
+        chunk_index=index,
+        source=SOURCE,
+        content_type="image/jpeg",
+        max_bytes=runtime.settings.max_snapshot_bytes,
+        check=jpeg_check(),
+        details={"trigger": info.trigger, "browser_focus": info.browser_focus},
+        captured_at=meta.timestamp,
+    )
+    return evidence_ack(meta, await store(db, runtime, form, upload))
+
+
+def snapshot_index(meta: Meta, info: SnapshotInfo) -> int:
+    """Snapshots carry no index in the contract: the capture time in ms stands in for one,
+    so a retried snapshot (same meta.timestamp) is recognised as the same."""
+    if info.chunk_index is not None:
+        return info.chunk_index
+    if meta.fragmento_indice is not None:
+        return meta.fragmento_indice
+    if meta.timestamp is not None:
+        return int(meta.timestamp.timestamp() * 1000)
+    raise InvalidInput(
+        "a snapshot needs meta.timestamp (or payload_info.chunk_index)", field="meta.timestamp"
+    )
+
+
+# --- 3. browser events ------------------------------------------------------------------
+
+
+@router.post(
+    "/evidencias/eventos",
+    response_model=EventAck,
+    responses=ERRORS,
+    openapi_extra=json_request_body(BrowserEvent),
+)
+async def browser_event(
+    request: Request, db: DbSession, user: CurrentUser, runtime: RuntimeDep
+) -> EventAck:
+    body = await read_json(request, BrowserEvent, runtime.settings.max_json_bytes)
+    session = await candidate_session(db, user, body.meta)
+    info = body.payload_info
+    event = await events.record_event(
+        db,
+        user,
+        session.id,
+        event_type=info.trigger,
+        severity=1,
+        source=SOURCE,
+        occurred_at=body.meta.timestamp,
+        duration_seconds=info.duration_seconds,
+        data={"type": info.type},
+        client_key=_event_key(body) if body.meta.timestamp else None,
+        after_end=True,
+    )
+    return EventAck(
+        session_id=session.id,
+        examSessionId=body.meta.correlation_id,
+        event_id=event.id,
+        event_type=event.type,
+    )
+
+
+def _event_key(body: BrowserEvent) -> str:
+    canonical = json.dumps(
+        [body.meta.correlation_id, body.meta.timestamp, body.payload_info.model_dump()],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
