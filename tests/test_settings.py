@@ -66,3 +66,15 @@ def test_defaults_live_in_the_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path / 'vigil.db'}"
     assert settings.resolved_blob_url == f"file://{tmp_path / 'blobs'}"
+
+
+def test_an_empty_kept_key_is_refused_not_used(tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        _ = Settings(data_dir=tmp_path).signing_key
+
+
+def test_a_short_configured_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_SECRET_KEY", "short")
+    with pytest.raises(ValueError, match="secret_key"):
+        Settings()

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
 
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     agent_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
@@ -108,17 +108,25 @@ def async_database_url(url: str) -> str:
 
 
 def load_or_create_secret(path: Path) -> str:
+    """Read the kept key, or create it atomically: a concurrent reader sees all or nothing."""
     if path.exists():
-        return path.read_text().strip()
+        key = path.read_text().strip()
+        if not key:
+            raise ValueError(f"{path} is empty: delete it to generate a new key")
+        return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first
-        return path.read_text().strip()
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, key.encode())
         os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(tmp, path)  # fails if another process kept its key first: use that one
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        tmp.unlink()
     return key

@@ -71,10 +71,12 @@ def utcnow() -> datetime:
 
 def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:

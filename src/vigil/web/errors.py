@@ -50,7 +50,12 @@ class SurfaceRoute(APIRoute):
         return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)
 
     def render_validation_error(self, exc: RequestValidationError) -> Response:
-        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return JSONResponse({"detail": jsonable_encoder(without_input(exc))}, status_code=422)
+
+
+def without_input(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Validation errors minus the rejected value: it may be a password."""
+    return [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
 
 
 def _route(request: Request) -> SurfaceRoute:

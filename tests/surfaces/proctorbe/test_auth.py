@@ -152,3 +152,22 @@ def test_no_token_is_401(client: TestClient) -> None:
     answer = client.post("/sessions/start", params={"exam_id": 1})
     assert answer.status_code == 401
     assert "not authenticated" in answer.json()["detail"]
+
+
+def test_a_rejected_password_is_not_echoed_back(client: TestClient) -> None:
+    answer = client.post(
+        "/auth/register", json={"email": "ana@uni.edu", "password": "tiny7", "role": "student"}
+    )
+    assert answer.status_code == 422
+    assert "tiny7" not in answer.text
+
+
+def test_mixed_case_email_signs_in_as_lower_case_login(client: TestClient) -> None:
+    client.post(
+        "/auth/register",
+        json={"email": "Ana.Lopez@Uni.edu", "password": "long-enough", "role": "student"},
+    )
+    token = client.post(
+        "/auth/login", data={"username": "ana.lopez@uni.edu", "password": "long-enough"}
+    )
+    assert token.status_code == 200

@@ -49,9 +49,12 @@ async def health() -> StatusOut:
 async def register(body: RegisterRequest, db: DbSession, caller: OptionalUser) -> UserOut:
     role = Role(body.role)
     if role is not Role.STUDENT and (caller is None or caller.role is not Role.ADMIN):
-        raise PermissionDenied(f"registering a {role.value} needs an admin's token")
+        raise PermissionDenied(f"registering an {role.value} account needs an admin's token")
     user = await identity.create_user(
-        db, identity.NewUser(login=body.email, email=body.email, password=body.password, role=role)
+        db,
+        identity.NewUser(
+            login=body.email.lower(), email=body.email, password=body.password, role=role
+        ),
     )
     return UserOut.of(user)
 

@@ -1,0 +1,1 @@
+"""Simulation helpers: synthetic clients and the real media files they upload."""
