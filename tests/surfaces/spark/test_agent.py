@@ -103,6 +103,7 @@ def test_students_and_strangers_cannot_create_sessions(client: TestClient) -> No
 def test_forward_auth_teacher_from_trusted_proxy(client: TestClient) -> None:
     create_user(client, "teach@uni.edu", Role.TEACHER)
     proxy = TestClient(client.app, client=("10.9.8.7", 40000))
+    proxy.portal = client.portal  # same event loop as the app's database connections
     answer = proxy.post(
         "/api/v1/sessions", json={"title": "x"}, headers={"Remote-User": "teach@uni.edu"}
     )
