@@ -27,7 +27,9 @@ def test_healthz_reports_the_database(client: TestClient) -> None:
 
 def test_healthz_is_503_when_the_database_is_down(tmp_path: Path) -> None:
     settings = Settings(
-        data_dir=tmp_path, database_url="postgresql://nobody@127.0.0.1:9/none", secret_key="health-check-secret-0123456789"
+        data_dir=tmp_path,
+        database_url="postgresql://nobody@127.0.0.1:9/none",
+        secret_key="health-check-secret-0123456789",
     )
     with TestClient(create_app(settings)) as http:
         answer = http.get("/healthz")

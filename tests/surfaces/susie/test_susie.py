@@ -57,11 +57,12 @@ def post_snapshot(
     image: bytes,
     timestamp: str = "2026-02-19T10:00:10Z",
 ) -> Any:
+    info = {"type": "SNAPSHOT", "trigger": "PERIODIC", "browser_focus": True}
     body, content_type = multipart(
         Field("meta", meta(timestamp=timestamp)),
-        Field("payload_info", json.dumps({"type": "SNAPSHOT", "trigger": "PERIODIC", "browser_focus": True})),
+        Field("payload_info", json.dumps(info)),
         Field("file", image, "snap.jpg", "image/jpeg"),
-    )  # fmt: skip
+    )
     return client.post(
         f"{BASE}/evidencias/snapshots", content=body, headers={**headers, **content_type}
     )
