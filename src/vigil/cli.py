@@ -55,6 +55,39 @@ def migrate() -> None:
     console.print("database schema is up to date")
 
 
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Vigil's base URL")] = "http://127.0.0.1:8000",
+    students: Annotated[
+        int, typer.Option(min=1, help="virtual students, half SUSIE, half Spark")
+    ] = 10,
+    duration: Annotated[float, typer.Option(min=1, help="seconds of exam")] = 60,
+    admin_login: Annotated[str, typer.Option(help="an admin or teacher login")] = "admin",
+    admin_password: Annotated[
+        str, typer.Option(envvar="VIGIL_SIM_ADMIN_PASSWORD", help="its password")
+    ] = "",
+    accounts: Annotated[int, typer.Option(min=1, help="student accounts to share")] = 20,
+) -> None:
+    """Drive an exam day of virtual students through the real contracts, then verify."""
+    from vigil.simulate.runner import report
+    from vigil.simulate.runner import simulate as run_simulation
+
+    result = asyncio.run(
+        run_simulation(
+            url,
+            students=students,
+            duration=duration,
+            admin_login=admin_login,
+            admin_password=admin_password,
+            accounts=accounts,
+            console=console,
+        )
+    )
+    report(result, console)
+    if result.verification.lost or sum(result.traffic.failed.values()):
+        raise typer.Exit(code=1)
+
+
 @users.command("create")
 def create_user(
     login: Annotated[str, typer.Option(help="sign-in name")],

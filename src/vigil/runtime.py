@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vigil.settings import Settings
 from vigil.storage.blobs import BlobStore, create_blob_store
+from vigil.storage.blobs.files import FileBlobStore
 from vigil.storage.db import create_engine, create_session_factory
+
+log = structlog.get_logger("vigil.runtime")
 
 
 @dataclass
@@ -32,6 +36,8 @@ class Runtime:
             secret_access_key=secret.get_secret_value() if secret else None,
             region=settings.s3_region,
         )
+        if isinstance(blobs, FileBlobStore) and blobs.swept:
+            log.warning("removed partial uploads left by a crashed process", count=blobs.swept)
         return cls(settings, engine, create_session_factory(engine), blobs)
 
     async def close(self) -> None:

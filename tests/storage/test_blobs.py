@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -81,7 +82,7 @@ class Backend:
         """Work in progress: temporary files, or multipart uploads not yet completed."""
         if self.root is not None:
             tmp = self.root / ".tmp"
-            return sorted(p.name for p in tmp.iterdir()) if tmp.exists() else []
+            return sorted(p.name for p in tmp.rglob("*") if p.is_file()) if tmp.exists() else []
         answer = self.s3.list_multipart_uploads(Bucket=self.bucket)
         return sorted(str(upload["Key"]) for upload in answer.get("Uploads", []))
 
@@ -577,7 +578,7 @@ def test_file_store_links_the_finished_file_into_place(file_backend: Backend) ->
     assert file_backend.root is not None
     assert (file_backend.root / KEY).read_bytes() == data
     assert stored.sha256 == sha256(data)
-    assert list((file_backend.root / ".tmp").iterdir()) == []
+    assert [p for p in (file_backend.root / ".tmp").rglob("*") if p.is_file()] == []
 
 
 def test_s3_store_keeps_blobs_under_its_prefix(s3_backend: Backend) -> None:
@@ -597,3 +598,14 @@ def test_s3_store_keeps_blobs_under_its_prefix(s3_backend: Backend) -> None:
     assert [item["Key"] for item in listing["Contents"]] == [f"{PREFIX}/{KEY}"]
     body = s3_backend.s3.get_object(Bucket=s3_backend.bucket, Key=f"{PREFIX}/{KEY}")["Body"]
     assert body.read() == b"evidence"
+
+
+def test_partial_uploads_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    """A crashed writer's half-written file is removed when a store opens the directory."""
+    dead = tmp_path / ".tmp" / "999999999"
+    dead.mkdir(parents=True)
+    (dead / "abc.part").write_bytes(b"half of a segment")
+    alive = tmp_path / ".tmp" / str(os.getpid())
+    FileBlobStore(tmp_path)
+    assert not dead.exists()
+    assert alive.is_dir()

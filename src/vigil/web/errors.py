@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.errors import (
     Conflict,
@@ -52,6 +53,12 @@ class SurfaceRoute(APIRoute):
     def render_validation_error(self, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": jsonable_encoder(without_input(exc))}, status_code=422)
 
+    def render_http_error(self, exc: StarletteHTTPException) -> Response:
+        """Framework-raised errors (an unparsable body, say), in this contract's shape."""
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
 
 def without_input(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Validation errors minus the rejected value: it may be a password."""
@@ -76,6 +83,11 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _route(request).render_validation_error(exc)
 
 
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return _route(request).render_http_error(exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
     return JSONResponse({"detail": "internal error; the event was logged"}, status_code=500)
@@ -84,4 +96,5 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(VigilError, _on_vigil_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

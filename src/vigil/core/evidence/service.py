@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.core.errors import Conflict, PayloadTooLarge
+from vigil.core.errors import Conflict, NotFound, PayloadTooLarge
 from vigil.core.evidence.models import Evidence, EvidenceKind
 from vigil.core.evidence.sniff import ContentCheck
 from vigil.core.sessions.models import ProctoringSession
@@ -169,3 +169,18 @@ async def _sha256_of(blobs: BlobStore, key: str) -> str:
     async for chunk in blobs.read(key):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+async def list_evidence(db: AsyncSession, session_id: int) -> list[Evidence]:
+    """A session's evidence in arrival order. The caller has authorized reading the session."""
+    rows = await db.scalars(
+        select(Evidence).where(Evidence.session_id == session_id).order_by(Evidence.id)
+    )
+    return list(rows)
+
+
+async def get_evidence(db: AsyncSession, session_id: int, evidence_id: int) -> Evidence:
+    row = await db.get(Evidence, evidence_id)
+    if row is None or row.session_id != session_id:
+        raise NotFound(f"evidence {evidence_id} does not exist in session {session_id}")
+    return row

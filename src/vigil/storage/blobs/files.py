@@ -22,8 +22,12 @@ _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 class FileBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
-        self.tmp = self.root / ".tmp"
+        staging = self.root / ".tmp"
+        # Each process stages in its own folder, so that what a crashed process left
+        # half-written can be told apart from uploads other processes still have in flight.
+        self.tmp = staging / str(os.getpid())
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.swept = _sweep_dead_writers(staging)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -93,6 +97,30 @@ class FileBlobStore:
 
     async def close(self) -> None:
         return None
+
+
+def _sweep_dead_writers(staging: Path) -> int:
+    removed = 0
+    for folder in staging.iterdir():
+        if not folder.name.isdigit() or _process_alive(int(folder.name)):
+            continue
+        for leftover in folder.iterdir():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        folder.rmdir()
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def _write(fd: int, batch: list[bytes], digest: hashlib._Hash) -> int:

@@ -45,7 +45,7 @@ async def health() -> StatusOut:
 # --- Authentication -------------------------------------------------------------------
 
 
-@router.post("/auth/register", response_model=UserOut, responses=error_responses(401, 403, 409))
+@router.post("/auth/register", response_model=UserOut, responses=error_responses(400, 401, 403, 409))
 async def register(body: RegisterRequest, db: DbSession, caller: OptionalUser) -> UserOut:
     role = Role(body.role)
     if role is not Role.STUDENT and (caller is None or caller.role is not Role.ADMIN):
@@ -59,7 +59,7 @@ async def register(body: RegisterRequest, db: DbSession, caller: OptionalUser) -
     return UserOut.of(user)
 
 
-@router.post("/auth/login", response_model=TokenOut, responses=error_responses(401))
+@router.post("/auth/login", response_model=TokenOut, responses=error_responses(400, 401))
 async def login(
     username: Annotated[str, Form(description="the account's email")],
     password: Annotated[str, Form()],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.errors import VigilError
 from vigil.web.errors import SurfaceRoute, status_for
@@ -19,8 +22,11 @@ CODES = {
 }
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": CODES[status], "error": message}, status_code=status)
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = {"code": CODES.get(status, "ERROR"), "error": message}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class SparkRoute(SurfaceRoute):
@@ -31,3 +37,6 @@ class SparkRoute(SurfaceRoute):
         first = exc.errors()[0]
         location = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
         return error_response(400, f"{location or 'request'}: {first.get('msg', 'invalid')}")
+
+    def render_http_error(self, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail), exc.headers)

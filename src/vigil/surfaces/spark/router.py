@@ -6,9 +6,11 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import StreamingResponse
 
 from vigil.core import policy
 from vigil.core.errors import PayloadTooLarge, Unauthenticated
+from vigil.core.evidence import service as evidence
 from vigil.core.sessions import agents
 from vigil.core.sessions import service as sessions
 from vigil.core.sessions.statuses import SessionStatus
@@ -20,6 +22,8 @@ from vigil.surfaces.spark.schemas import (
     CreateSessionRequest,
     CreateSessionResponse,
     EndSessionResponse,
+    EvidenceItem,
+    EvidenceListResponse,
     UploadResponse,
     errors,
 )
@@ -28,6 +32,7 @@ from vigil.web.deps import BearerToken, CurrentUser, DbSession, RuntimeDep, Sett
 from vigil.web.multipart import StreamingForm
 
 router = APIRouter(prefix="/api/v1", route_class=SparkRoute, tags=["SparkProctoring"])
+SessionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 FORM_OVERHEAD = 64 * 1024
 
 
@@ -112,10 +117,60 @@ async def agent_end(token_session_id: AgentSessionId, db: DbSession) -> EndSessi
 @router.post(
     "/sessions/{id}/end", response_model=EndSessionResponse, responses=errors(400, 401, 403, 404)
 )
-async def end_session(
-    id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], db: DbSession, user: CurrentUser
-) -> EndSessionResponse:
+async def end_session(id: SessionId, db: DbSession, user: CurrentUser) -> EndSessionResponse:
     """Extension (DESIGN §6): a teacher or admin ends a session."""
     session = await sessions.get_session(db, user, id, policy.Action.END_SESSION)
     await sessions.finish_session(db, user, session, SessionStatus.FINISHED)
     return EndSessionResponse(id=session.id, status=session.status, ended_at=session.ended_at)
+
+
+@router.get(
+    "/sessions/{id}/evidence",
+    response_model=EvidenceListResponse,
+    responses=errors(400, 401, 403, 404),
+)
+async def list_evidence(id: SessionId, db: DbSession, user: CurrentUser) -> EvidenceListResponse:
+    """Extension: every stored chunk of a session, from every client, with its SHA-256."""
+    await sessions.get_session(db, user, id, policy.Action.READ_SESSION)
+    rows = await evidence.list_evidence(db, id)
+    items = [
+        EvidenceItem(
+            id=row.id,
+            kind=row.kind,
+            stream=row.stream,
+            chunk_index=row.chunk_index,
+            size=row.size,
+            sha256=row.sha256,
+            content_type=row.content_type,
+            source=row.source,
+            received_at=row.received_at,
+            captured_at=row.captured_at,
+            analysis_state=row.analysis_state,
+            content_url=f"/api/v1/sessions/{id}/evidence/{row.id}",
+        )
+        for row in rows
+    ]
+    return EvidenceListResponse(session_id=id, count=len(items), evidence=items)
+
+
+@router.get(
+    "/sessions/{id}/evidence/{evidence_id}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, **errors(400, 401, 403, 404)},
+)
+async def evidence_content(
+    id: SessionId,
+    evidence_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    db: DbSession,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+) -> StreamingResponse:
+    """Extension: the stored bytes of one chunk, exactly as they arrived."""
+    await sessions.get_session(db, user, id, policy.Action.READ_SESSION)
+    row = await evidence.get_evidence(db, id, evidence_id)
+    await runtime.blobs.size(row.blob_key)  # a missing blob is a 404 before streaming starts
+    return StreamingResponse(
+        runtime.blobs.read(row.blob_key),
+        media_type=row.content_type,
+        headers={"Content-Length": str(row.size), "ETag": f'"{row.sha256}"'},
+    )

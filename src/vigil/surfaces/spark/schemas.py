@@ -60,3 +60,24 @@ class EndSessionResponse(BaseModel):
 
 def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     return {code: {"model": ErrorResponse, "description": str(code)} for code in codes}
+
+
+class EvidenceItem(BaseModel):
+    id: int
+    kind: str
+    stream: str
+    chunk_index: int
+    size: int
+    sha256: str
+    content_type: str
+    source: str
+    received_at: datetime
+    captured_at: datetime | None
+    analysis_state: str
+    content_url: str
+
+
+class EvidenceListResponse(BaseModel):
+    session_id: int
+    count: int
+    evidence: list[EvidenceItem]

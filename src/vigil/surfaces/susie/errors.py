@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.errors import VigilError
 from vigil.web.errors import SurfaceRoute, status_for
@@ -20,7 +21,12 @@ CODES = {
 
 
 def error_body(status: int, message: str, field: str | None) -> JSONResponse:
-    body = {"status": "error", "code": CODES[status], "message": message, "field": field}
+    body = {
+        "status": "error",
+        "code": CODES.get(status, "ERROR"),
+        "message": message,
+        "field": field,
+    }
     return JSONResponse(body, status_code=status)
 
 
@@ -33,3 +39,6 @@ class SusieRoute(SurfaceRoute):
         location = [str(part) for part in first.get("loc", ()) if part != "body"]
         field = ".".join(location) or None
         return error_body(400, f"{field or 'body'}: {first.get('msg', 'invalid')}", field)
+
+    def render_http_error(self, exc: StarletteHTTPException) -> Response:
+        return error_body(exc.status_code, str(exc.detail), None)

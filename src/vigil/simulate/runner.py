@@ -1,0 +1,161 @@
+"""`vigil simulate`: an exam day against a running Vigil, then a read-back of every chunk
+the server acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vigil.simulate.students import Schedule, SparkAgent, SusieStudent, audio_chunk, screen_segment
+from vigil.simulate.traffic import Client, SentChunk, Traffic
+
+PASSWORD = "simulated-student-password"
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    missing: list[SentChunk] = field(default_factory=list)
+    differing: list[SentChunk] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return len(self.missing) + len(self.differing)
+
+
+@dataclass
+class RunResult:
+    traffic: Traffic
+    verification: Verification
+    seconds: float
+
+
+async def _login(client: Client, username: str, password: str) -> dict[str, str]:
+    answer = await client.call(
+        "auth/login", "POST", "/auth/login", data={"username": username, "password": password}
+    )
+    if answer is None or not answer.is_success:
+        raise SystemExit(f"cannot sign in as {username}: {answer.text if answer else 'no answer'}")
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def _student_accounts(
+    client: Client, run_id: str, count: int
+) -> list[tuple[str, dict[str, str]]]:
+    accounts = []
+    for k in range(count):
+        email = f"sim-{run_id}-{k}@simulated.vigil.dev"
+        await client.call(
+            "auth/register", "POST", "/auth/register",
+            json={"email": email, "password": PASSWORD, "role": "student"},
+        )  # fmt: skip
+        accounts.append((email, await _login(client, email, PASSWORD)))
+    return accounts
+
+
+async def simulate(
+    url: str,
+    *,
+    students: int,
+    duration: float,
+    admin_login: str,
+    admin_password: str,
+    accounts: int = 20,
+    verify: bool = True,
+    console: Console | None = None,
+) -> RunResult:
+    console = console or Console()
+    traffic = Traffic()
+    client = Client(url, traffic, connections=max(10, min(students * 2, 500)))
+    run_id = secrets.token_hex(3)
+    try:
+        audio_chunk(), [screen_segment(v) for v in range(8)]  # make the media before timing
+        staff = await _login(client, admin_login, admin_password)
+        susie_count = (students + 1) // 2
+        logins = await _student_accounts(client, run_id, max(1, min(accounts, susie_count)))
+        crowd: list[SusieStudent | SparkAgent] = [
+            SusieStudent(client, i, run_id, logins[i % len(logins)][1], logins[i % len(logins)][0])
+            for i in range(susie_count)
+        ]
+        crowd += [SparkAgent(client, i, staff) for i in range(students - susie_count)]
+        started = time.monotonic()
+        schedule = Schedule(started, started + duration)
+        await _with_progress(console, schedule, [member.run(schedule) for member in crowd])
+        seconds = time.monotonic() - started
+        verification = await _verify(client, staff, traffic.chunks) if verify else Verification()
+    finally:
+        await client.close()
+    return RunResult(traffic, verification, seconds)
+
+
+async def _with_progress(console: Console, schedule: Schedule, runs: list) -> None:  # type: ignore[type-arg]
+    total = schedule.deadline - schedule.started
+    columns = (TextColumn("[bold]exam day"), BarColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("run", total=total)
+        everyone = asyncio.gather(*runs)
+        while not everyone.done():
+            progress.update(task, completed=min(total, time.monotonic() - schedule.started))
+            await asyncio.wait([everyone], timeout=0.5)
+        await everyone
+
+
+async def _verify(client: Client, staff: dict[str, str], chunks: list[SentChunk]) -> Verification:
+    """Read every acknowledged chunk back through the API and compare its SHA-256."""
+    result = Verification()
+    by_session: dict[int, list[SentChunk]] = {}
+    for chunk in chunks:
+        by_session.setdefault(chunk.session_id, []).append(chunk)
+    for session_id, sent in by_session.items():
+        listing = await client.http.get(f"/api/v1/sessions/{session_id}/evidence", headers=staff)
+        items = listing.json().get("evidence", []) if listing.is_success else []
+        stored = {(e["kind"], e["stream"], e["chunk_index"]): e for e in items}
+        for chunk in sent:
+            result.checked += 1
+            item = stored.get((chunk.kind, chunk.stream, chunk.chunk_index))
+            if item is None:
+                result.missing.append(chunk)
+                continue
+            content = await client.http.get(item["content_url"], headers=staff)
+            if (
+                not content.is_success
+                or hashlib.sha256(content.content).hexdigest() != chunk.sha256
+            ):
+                result.differing.append(chunk)
+    return result
+
+
+def report(result: RunResult, console: Console) -> None:
+    traffic = result.traffic
+    table = Table(title=f"vigil simulate — {result.seconds:.0f} s")
+    for column in ("endpoint", "sent", "acked", "rejected", "retried", "failed", "p50 ms",
+                   "p95 ms", "p99 ms"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "endpoint" else "right", no_wrap=True)
+    for endpoint in sorted(traffic.sent):
+        table.add_row(
+            endpoint,
+            *(str(c[endpoint]) for c in (traffic.sent, traffic.acked, traffic.rejected,
+                                         traffic.retried, traffic.failed)),
+            *(f"{traffic.percentile(endpoint, q) * 1000:.1f}" for q in (0.5, 0.95, 0.99)),
+        )  # fmt: skip
+    console.print(table)
+    megabytes = traffic.bytes_acked / 1e6
+    console.print(
+        f"ingested {megabytes:.1f} MB in {result.seconds:.0f} s "
+        f"({megabytes / max(result.seconds, 1e-9):.2f} MB/s)"
+    )
+    for reason, count in traffic.rejections.most_common(5):
+        console.print(f"rejected: {reason} × {count}")
+    check = result.verification
+    verdict = "[green]ok[/green]" if check.lost == 0 else "[red]LOST EVIDENCE[/red]"
+    console.print(
+        f"read-back: {check.checked} acknowledged chunks checked, {len(check.missing)} missing, "
+        f"{len(check.differing)} differ — {verdict}"
+    )
