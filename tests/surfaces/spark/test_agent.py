@@ -287,3 +287,21 @@ def test_teacher_ends_a_session(client: TestClient, teacher: dict[str, str]) -> 
         f"/api/v1/sessions/{session['id']}/end", headers=login(client, "t2@uni.edu")
     )
     assert other.status_code == 403
+
+
+def test_one_core_lists_sessions_from_every_client(
+    client: TestClient, agent: Agent, teacher: dict[str, str]
+) -> None:
+    """A Spark session (no candidate yet) and a SUSIE one both show in the ProctorBE list."""
+    create_user(client, "ana@uni.edu", Role.STUDENT)
+    client.post(
+        "/susie/api/v1/monitoreo/sesiones/start",
+        json={"examSessionId": "tab-1"},
+        headers=login(client, "ana@uni.edu"),
+    )
+    client.post("/api/v1/sessions", json={"title": "not joined"}, headers=teacher)
+    create_user(client, "root@uni.edu", Role.ADMIN)
+    listed = client.get("/admin/sessions", headers=login(client, "root@uni.edu"))
+    assert listed.status_code == 200
+    assert len(listed.json()) == 3
+    assert {s["user_id"] is None for s in listed.json()} == {True, False}

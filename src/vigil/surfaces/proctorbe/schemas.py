@@ -60,7 +60,7 @@ class ExamOut(BaseModel):
 class SessionOut(BaseModel):
     id: int
     session_id: int
-    user_id: int
+    user_id: int | None
     exam_id: int | None
     status: str
     start_time: datetime | None
