@@ -12,6 +12,7 @@ from vigil import __version__
 from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.surfaces.proctorbe.router import router as proctorbe_router
+from vigil.surfaces.spark.review import router as spark_review_router
 from vigil.surfaces.spark.router import router as spark_router
 from vigil.surfaces.susie.router import router as susie_router
 from vigil.web.docs import install_offline_docs
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(proctorbe_router)
     app.include_router(susie_router)
     app.include_router(spark_router)
+    app.include_router(spark_review_router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

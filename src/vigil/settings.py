@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     agent_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    forward_auth_autocreate: bool = False
+    forward_auth_group_roles: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"admins": "admin", "teachers": "teacher"}
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"]
     )
@@ -55,6 +59,24 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_proxies(cls, value: Any) -> Any:
         return [ipaddress.ip_network(v, strict=False) for v in _split_commas(value)]
+
+    @field_validator("forward_auth_group_roles", mode="before")
+    @classmethod
+    def _parse_group_roles(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs = [item.split("=", 1) for item in _split_commas(value)]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("write it as group=role,group=role")
+        return {group.strip(): role.strip() for group, role in pairs}
+
+    @field_validator("forward_auth_group_roles")
+    @classmethod
+    def _check_group_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = {role for role in value.values()} - {"admin", "teacher", "student"}
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}: use admin, teacher or student")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -74,5 +74,8 @@ def assess(events: Iterable[ScoredEvent], policy: RiskPolicy = DEFAULT_POLICY) -
         total.points += policy.points(event)
         total.event_ids.append(event.id)
     score = sum(t.points for t in totals.values())
-    breakdown = sorted(totals.values(), key=lambda t: (-t.points, t.rule))
+    # Raw observations (severity 0, such as an agent's keystroke counts) score nothing and
+    # would only bury the rules that did; the breakdown lists what made the score.
+    scored = [t for t in totals.values() if t.points != 0]
+    breakdown = sorted(scored, key=lambda t: (-t.points, t.rule))
     return RiskAssessment(score=score, level=policy.level(score), breakdown=breakdown)

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigil.core.errors import Unauthenticated
+from vigil.core.errors import Conflict, Unauthenticated
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import User
 from vigil.runtime import Runtime
@@ -53,11 +53,25 @@ async def optional_user(
     remote_user = request.headers.get("remote-user")
     client_host = request.client.host if request.client else None
     if remote_user and settings.is_trusted_proxy(client_host):
-        user = await identity.user_by_login(db, remote_user.strip())
-        if user is None or user.disabled:
-            raise Unauthenticated("the forwarded user is not known to Vigil")
-        return user
+        return await _forwarded_user(request, db, settings, remote_user.strip())
     return None
+
+
+async def _forwarded_user(
+    request: Request, db: AsyncSession, settings: Settings, login: str
+) -> User:
+    user = await identity.user_by_login(db, login)
+    if user is None and settings.forward_auth_autocreate:
+        groups = [g.strip() for g in request.headers.get("remote-groups", "").split(",")]
+        role = identity.role_from_groups(groups, settings.forward_auth_group_roles)
+        email = request.headers.get("remote-email")
+        try:
+            user = await identity.provision_forwarded_user(db, login, email, role)
+        except Conflict:  # provisioned by a concurrent request a moment ago
+            user = await identity.user_by_login(db, login)
+    if user is None or user.disabled:
+        raise Unauthenticated("the forwarded user is not known to Vigil")
+    return user
 
 
 async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:

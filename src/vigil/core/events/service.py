@@ -110,10 +110,8 @@ async def _add_points(db: AsyncSession, session: ProctoringSession, event: Proct
     set_committed_value(session, "risk_level", level)
 
 
-async def list_session_events(
-    db: AsyncSession, actor: User, session_id: int
-) -> Sequence[ProctoringEvent]:
-    await sessions.get_session(db, actor, session_id, policy.Action.READ_SESSION)
+async def session_events(db: AsyncSession, session_id: int) -> Sequence[ProctoringEvent]:
+    """Every event of a session in time order; the caller has authorized reading it."""
     return (
         await db.scalars(
             select(ProctoringEvent)
@@ -121,3 +119,10 @@ async def list_session_events(
             .order_by(ProctoringEvent.occurred_at, ProctoringEvent.id)
         )
     ).all()
+
+
+async def list_session_events(
+    db: AsyncSession, actor: User, session_id: int
+) -> Sequence[ProctoringEvent]:
+    await sessions.get_session(db, actor, session_id, policy.Action.READ_SESSION)
+    return await session_events(db, session_id)

@@ -93,6 +93,24 @@ async def user_by_login(db: AsyncSession, login: str) -> User | None:
     return await db.scalar(select(User).where(User.login == login))
 
 
+ROLE_RANK = {Role.STUDENT: 0, Role.TEACHER: 1, Role.ADMIN: 2}
+
+
+def role_from_groups(groups: list[str], group_roles: dict[str, str]) -> Role:
+    """The most privileged role any of the forwarded groups maps to; student otherwise."""
+    roles = [Role(group_roles[g]) for g in groups if g in group_roles]
+    return max(roles, key=ROLE_RANK.__getitem__, default=Role.STUDENT)
+
+
+async def provision_forwarded_user(
+    db: AsyncSession, login: str, email: str | None, role: Role
+) -> User:
+    """First sight of a user the trusted proxy vouches for: an account with no password."""
+    if email and await db.scalar(select(User.id).where(User.email == email.lower())):
+        email = None  # the address belongs to another account: keep the login only
+    return await create_user(db, NewUser(login=login, password=None, role=role, email=email))
+
+
 async def has_admin(db: AsyncSession) -> bool:
     count = await db.scalar(
         select(func.count()).select_from(User).where(User.role == Role.ADMIN, ~User.disabled)

@@ -195,7 +195,15 @@ async def end_session(
 async def list_sessions(
     db: AsyncSession, actor: User, *, limit: int | None = None, offset: int = 0
 ) -> tuple[Sequence[ProctoringSession], int]:
+    """The staff view (ProctorBE's /admin): students are refused outright."""
     policy.require(actor, policy.Action.LIST_SESSIONS)
+    return await visible_sessions(db, actor, limit=limit, offset=offset)
+
+
+async def visible_sessions(
+    db: AsyncSession, actor: User, *, limit: int | None = None, offset: int = 0
+) -> tuple[Sequence[ProctoringSession], int]:
+    """Newest first, the sessions `actor` may read (a student: their own), and their total."""
     visible = policy.visible_sessions(actor)
     total = await db.scalar(select(func.count()).select_from(ProctoringSession).where(visible))
     query = select(ProctoringSession).where(visible).order_by(ProctoringSession.id.desc())

@@ -45,7 +45,9 @@ async def health() -> StatusOut:
 # --- Authentication -------------------------------------------------------------------
 
 
-@router.post("/auth/register", response_model=UserOut, responses=error_responses(400, 401, 403, 409))
+@router.post(
+    "/auth/register", response_model=UserOut, responses=error_responses(400, 401, 403, 409)
+)
 async def register(body: RegisterRequest, db: DbSession, caller: OptionalUser) -> UserOut:
     role = Role(body.role)
     if role is not Role.STUDENT and (caller is None or caller.role is not Role.ADMIN):

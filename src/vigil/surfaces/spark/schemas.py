@@ -81,3 +81,65 @@ class EvidenceListResponse(BaseModel):
     session_id: int
     count: int
     evidence: list[EvidenceItem]
+
+
+class MeResponse(BaseModel):
+    id: int
+    email: str | None
+    role: str
+
+
+class SessionSummary(BaseModel):
+    id: str
+    user_id: str | None
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    chunks_total: int
+    events_total: int
+    title: str | None = None
+    source: str | None = None
+    risk_score: float | None = None
+    risk_level: str | None = None
+
+
+class SessionListResponse(BaseModel):
+    sessions: list[SessionSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class StreamInfo(BaseModel):
+    stream_type: str
+    chunk_count: int
+    duration_ms: int
+    playlist_url: str
+
+
+class SessionDetailResponse(BaseModel):
+    session: SessionSummary
+    streams: list[StreamInfo]
+
+
+class ParsedEvent(BaseModel):
+    event_type: str
+    timestamp: int
+    data: list[int] = Field(description="the event payload's JSON text as bytes 0-255")
+    decoded: dict[str, object] | None = Field(default=None, description="extension: data parsed")
+
+
+class ParsedEventsResponse(BaseModel):
+    session_id: int
+    count: int
+    events: list[ParsedEvent]
+
+
+class TelemetryEvent(BaseModel):
+    id: int
+    session_id: int
+    user_id: int | None
+    event_type: str
+    payload: list[int]
+    created_at: datetime
+    source: str | None = None

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil import telemetry
 from vigil.core.errors import InvalidInput, PayloadTooLarge
+from vigil.core.events import agent as agent_events
 from vigil.core.evidence import service as evidence
-from vigil.core.evidence.models import EvidenceKind
+from vigil.core.evidence.models import Evidence, EvidenceKind
 from vigil.core.evidence.sniff import TS_PACKET, MpegTsCheck, is_mpegts, is_telemetry
+from vigil.core.evidence.video import probe_segment
 from vigil.core.sessions import agents
 from vigil.runtime import Runtime
 from vigil.storage.db import MAX_ROW_ID
@@ -108,7 +110,9 @@ async def _ingest(
         data = await _read_all(body, settings.max_telemetry_bytes, "telemetry chunk")
         key = agents.telemetry_key(settings.signing_key, session)
         try:
-            await asyncio.to_thread(telemetry.decode_chunk, key, session.id, form.chunk_idx, data)
+            blocks = await asyncio.to_thread(
+                telemetry.decode_chunk, key, session.id, form.chunk_idx, data
+            )
         except telemetry.TelemetryError as exc:
             raise InvalidInput(f"telemetry chunk rejected: {exc}", field="file") from exc
         upload = evidence.Upload(
@@ -121,7 +125,10 @@ async def _ingest(
             max_bytes=settings.max_telemetry_bytes,
             check=Verified(),
         )
-        return await evidence.ingest(db, runtime.blobs, upload, _single(data))
+        intake = await evidence.ingest(db, runtime.blobs, upload, _single(data))
+        if not intake.duplicate:
+            await agent_events.record_blocks(db, session.id, form.chunk_idx, blocks)
+        return intake
     if not is_mpegts(head):
         raise InvalidInput(
             "file is neither an MPEG-TS segment (.ts) nor a telemetry chunk (.bin)", field="file"
@@ -136,7 +143,24 @@ async def _ingest(
         max_bytes=settings.max_video_bytes,
         check=MpegTsCheck(),
     )
-    return await evidence.ingest(db, runtime.blobs, upload, body)
+    intake = await evidence.ingest(db, runtime.blobs, upload, body)
+    if not intake.duplicate:
+        await _record_timing(runtime, intake.evidence)
+    return intake
+
+
+async def _record_timing(runtime: Runtime, row: Evidence) -> None:
+    """Keep the segment's real start and duration (from its PTS) for the HLS playlist."""
+    data = bytearray()
+    async for chunk in runtime.blobs.read(row.blob_key):
+        data += chunk
+    timing = await asyncio.to_thread(probe_segment, bytes(data))
+    details: dict[str, object] = dict(row.details or {})
+    if timing is None:
+        details["timing"] = "unknown"
+    else:
+        details.update(start_ms=timing.start_ms, duration_ms=timing.duration_ms)
+    row.details = details
 
 
 async def _peek(body: AsyncIterator[bytes], size: int) -> tuple[bytes, AsyncIterator[bytes]]:
