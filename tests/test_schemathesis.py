@@ -3,7 +3,6 @@ no status, content type or body the schema does not document."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.support.server import live_server
-from vigil.core.identity import service as identity
+from tests.support.server import live_server, seed_users
 from vigil.core.identity.models import Role
-from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.storage import migrate
 
@@ -34,25 +31,12 @@ CHECKS = [
 ]
 
 
-def _seed(settings: Settings) -> None:
-    async def run() -> None:
-        runtime = await Runtime.open(settings)
-        async with runtime.sessionmaker.begin() as db:
-            for login, role in [("admin@uni.edu", Role.ADMIN), ("ana@uni.edu", Role.STUDENT)]:
-                await identity.create_user(
-                    db, identity.NewUser(login=login, email=login, password=PASSWORD, role=role)
-                )
-        await runtime.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir: Path = tmp_path_factory.mktemp("fuzz")
     conf = Settings(data_dir=data_dir, secret_key="fuzz-secret-0123456789abcdef0123")
     migrate.upgrade(conf.resolved_database_url)
-    _seed(conf)
+    seed_users(conf, [("admin@uni.edu", Role.ADMIN), ("ana@uni.edu", Role.STUDENT)], PASSWORD)
     with live_server(conf) as url:
         yield url
 

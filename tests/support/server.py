@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ import uvicorn
 
 from tests.support.s3 import free_port
 from vigil.app import create_app
+from vigil.core.identity import service as identity
+from vigil.core.identity.models import Role
+from vigil.runtime import Runtime
 from vigil.settings import Settings
 
 
@@ -33,3 +37,19 @@ def live_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def seed_users(settings: Settings, users: list[tuple[str, Role]], password: str) -> None:
+    """Create accounts straight through the core, before a live server starts."""
+
+    async def run() -> None:
+        runtime = await Runtime.open(settings)
+        try:
+            async with runtime.sessionmaker.begin() as db:
+                for login, role in users:
+                    new = identity.NewUser(login=login, email=login, password=password, role=role)
+                    await identity.create_user(db, new)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())

@@ -26,7 +26,8 @@ def telemetry_blocks(chunk: int) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "event", "timestamp": at + 100, "event": "keyboard", "keys": chunk},
         {"type": "event", "timestamp": at + 2000, "event": "app_switch", "to": f"app{chunk}"},
-        {"type": "host_info", "timestamp": at + 3000, "kind": "heartbeat", "displays": 1 + chunk // 2},
+        {"type": "host_info", "timestamp": at + 3000, "kind": "heartbeat",
+         "displays": 1 + chunk // 2},
     ]  # fmt: skip
     if chunk == 0:
         blocks.append({"type": "host_info", "timestamp": at + 50, **FULL})
