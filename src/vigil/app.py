@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vigil import __version__
+from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.surfaces.proctorbe.router import router as proctorbe_router
@@ -22,6 +23,7 @@ from vigil.web.observability import install_observability
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -12,7 +12,6 @@ from rich.console import Console
 from vigil.core.errors import VigilError
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import Role
-from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.storage import migrate as migrations
@@ -33,8 +32,6 @@ def serve(
     """Serve every contract over HTTP."""
     import uvicorn
 
-    settings = Settings()
-    configure_logging(settings.log_level)
     uvicorn.run(
         "vigil.app:create_app",
         factory=True,

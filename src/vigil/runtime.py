@@ -21,12 +21,18 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     blobs: BlobStore
+    read_engine: AsyncEngine
+    reader: async_sessionmaker[AsyncSession]
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        url, synchronous = settings.resolved_database_url, settings.sqlite_synchronous
+        engine = create_engine(url, sqlite_synchronous=synchronous)
+        read_engine = (
+            create_engine(url, sqlite_synchronous=synchronous, read_only=True)
+            if engine.dialect.name == "sqlite"
+            else engine
         )
         secret = settings.s3_secret_access_key
         blobs = await create_blob_store(
@@ -38,8 +44,17 @@ class Runtime:
         )
         if isinstance(blobs, FileBlobStore) and blobs.swept:
             log.warning("removed partial uploads left by a crashed process", count=blobs.swept)
-        return cls(settings, engine, create_session_factory(engine), blobs)
+        return cls(
+            settings,
+            engine,
+            create_session_factory(engine),
+            blobs,
+            read_engine,
+            create_session_factory(read_engine),
+        )
 
     async def close(self) -> None:
         await self.blobs.close()
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

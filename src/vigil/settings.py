@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     def _parse_origins(cls, value: Any) -> Any:
         return _split_commas(value)
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _check_synchronous(cls, value: str) -> str:

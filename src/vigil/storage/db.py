@@ -69,17 +69,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
+def create_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", read_only: bool = False
+) -> AsyncEngine:
+    """The writer engine, or with `read_only` the one for single-statement reads.
+
+    On SQLite the writer is one connection: writers queue in-process, first come first
+    served, instead of in SQLite's busy handler (which sleeps and backs off, so a queue of
+    pooled connections there turns into seconds of tail latency). Reads that need not sit
+    inside the request's transaction (who is calling) use their own pool: in WAL mode they
+    neither wait for the writer nor hold it up.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
-        _configure_sqlite(engine, sqlite_synchronous)
+        pool = (
+            {"pool_size": 4, "max_overflow": 4}
+            if read_only
+            else {"pool_size": 1, "max_overflow": 0}
+        )
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, pool_timeout=60, **pool
+        )
+        _configure_sqlite(
+            engine, sqlite_synchronous, begin="BEGIN" if read_only else "BEGIN IMMEDIATE"
+        )
         return engine
     return create_async_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
@@ -88,15 +107,15 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
-        # Let SQLAlchemy, not the driver, open transactions (see _begin_immediate).
+        # Let SQLAlchemy, not the driver, open transactions (see _begin).
         dbapi_connection.isolation_level = None
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
+    def _begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes fails at once with
-        # SQLITE_BUSY when another writer committed in between; taking the write
-        # lock up front makes concurrent requests queue on busy_timeout instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # SQLITE_BUSY when another writer (another process) committed in between; the
+        # writer takes the lock up front so that it waits on busy_timeout instead.
+        connection.exec_driver_sql(begin)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -47,9 +47,14 @@ BearerToken = Annotated[str | None, Depends(bearer_scheme)]
 async def optional_user(
     request: Request, db: DbSession, settings: SettingsDep, token: BearerToken
 ) -> User | None:
-    """Who is calling: a bearer token, or `Remote-User` from a trusted proxy; else None."""
+    """Who is calling: a bearer token, or `Remote-User` from a trusted proxy; else None.
+
+    The token's user is read outside the request's transaction, so that a client still
+    sending its body never holds the (SQLite) write lock just for having signed in.
+    """
     if token:
-        return await identity.user_from_token(db, settings.signing_key, token)
+        async with get_runtime(request).reader() as reader:
+            return await identity.user_from_token(reader, settings.signing_key, token)
     remote_user = request.headers.get("remote-user")
     client_host = request.client.host if request.client else None
     if remote_user and settings.is_trusted_proxy(client_host):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import structlog
@@ -71,8 +72,15 @@ class RequestMetrics:
             elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(scope["method"], template).observe(elapsed)
-            if status >= 500:
-                log.warning("request failed", method=scope["method"], route=template, status=status)
+            # The route template, never the URL: query strings may carry names or ids.
+            log.log(
+                logging.WARNING if status >= 500 else logging.INFO,
+                "request",
+                method=scope["method"],
+                route=template,
+                status=status,
+                ms=round(elapsed * 1000, 1),
+            )
 
 
 def install_observability(app: FastAPI) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -89,25 +89,29 @@ async def record_event(
 
 
 async def _add_points(db: AsyncSession, session: ProctoringSession, event: ProctoringEvent) -> None:
-    # An atomic increment, so concurrent events cannot lose each other's points;
+    # One atomic UPDATE, so concurrent events cannot lose each other's points;
     # end_session recomputes the whole score from the log anyway.
     risk_policy = await sessions.risk_policy_for(db, session)
-    score = await db.scalar(
-        update(ProctoringSession)
-        .where(ProctoringSession.id == session.id)
-        .values(risk_score=ProctoringSession.risk_score + risk_policy.points(event))
-        .returning(ProctoringSession.risk_score)
-        .execution_options(synchronize_session=False)
+    points = risk_policy.points(event)
+    if not points:
+        return
+    score = ProctoringSession.risk_score + points
+    level = case(
+        (score >= risk_policy.high_at, "High"),
+        (score >= risk_policy.medium_at, "Medium"),
+        else_="Low",
     )
-    level = risk_policy.level(float(score or 0))
-    await db.execute(
-        update(ProctoringSession)
-        .where(ProctoringSession.id == session.id)
-        .values(risk_level=level)
-        .execution_options(synchronize_session=False)
-    )
-    set_committed_value(session, "risk_score", float(score or 0))
-    set_committed_value(session, "risk_level", level)
+    updated = (
+        await db.execute(
+            update(ProctoringSession)
+            .where(ProctoringSession.id == session.id)
+            .values(risk_score=score, risk_level=level)
+            .returning(ProctoringSession.risk_score, ProctoringSession.risk_level)
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+    set_committed_value(session, "risk_score", float(updated.risk_score))
+    set_committed_value(session, "risk_level", updated.risk_level)
 
 
 async def session_events(db: AsyncSession, session_id: int) -> Sequence[ProctoringEvent]:

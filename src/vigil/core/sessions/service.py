@@ -154,10 +154,18 @@ async def get_session(
     db: AsyncSession, actor: User, session_id: int, action: policy.Action
 ) -> ProctoringSession:
     """The session, if `actor` may do `action` on it: NotFound or PermissionDenied else."""
-    session = await db.get(ProctoringSession, session_id)
-    if session is None:
+    found = (
+        await db.execute(
+            select(ProctoringSession, Exam.owner_id)
+            .outerjoin(Exam, Exam.id == ProctoringSession.exam_id)
+            .where(ProctoringSession.id == session_id)
+        )
+    ).first()
+    if found is None:
         raise NotFound(f"session {session_id} does not exist", field="session_id")
-    policy.require(actor, action, await ownership(db, session))
+    session, exam_owner_id = found
+    owners = policy.SessionOwnership(session.candidate_id, session.created_by_id, exam_owner_id)
+    policy.require(actor, action, owners)
     return session
 
 
