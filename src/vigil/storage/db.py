@@ -98,7 +98,7 @@ def create_engine(
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str, begin: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str, begin: str | None) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
@@ -109,6 +109,9 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str, begin: str) -> None
         cursor.close()
         # Let SQLAlchemy, not the driver, open transactions (see _begin).
         dbapi_connection.isolation_level = None
+
+    if begin is None:
+        return
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
