@@ -113,6 +113,10 @@ def test_acknowledged_evidence_survives_kill_9(server: Server) -> None:
         data = (blobs / key).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (size, digest), key
         referenced.add(key)
+    log = (server.data_dir / "server.log").read_text()
+    assert '"route": "/api/v1/upload"' in log  # requests are logged, by route template only
+    for secret in ("Bearer", "eyJ", "@simulated.vigil.dev", ADMIN_PASSWORD):
+        assert secret not in log
     for path in (blobs / "sessions").rglob("*"):
         key = path.relative_to(blobs).as_posix()
         if path.is_file() and key not in referenced:  # stored, but its row never committed

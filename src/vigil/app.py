@@ -13,11 +13,13 @@ from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.surfaces.proctorbe.router import router as proctorbe_router
+from vigil.surfaces.spark.errors import SparkRoute
 from vigil.surfaces.spark.review import router as spark_review_router
 from vigil.surfaces.spark.router import router as spark_router
+from vigil.surfaces.susie.errors import SusieRoute
 from vigil.surfaces.susie.router import router as susie_router
 from vigil.web.docs import install_offline_docs
-from vigil.web.errors import install_error_handlers
+from vigil.web.errors import claim_prefix, install_error_handlers
 from vigil.web.observability import install_observability
 
 
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    claim_prefix("/api/v1", SparkRoute)
+    claim_prefix("/susie", SusieRoute)
     install_offline_docs(app)
     install_observability(app)
     app.include_router(proctorbe_router)

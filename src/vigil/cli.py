@@ -59,7 +59,9 @@ def simulate(
         int, typer.Option(min=1, help="virtual students, half SUSIE, half Spark")
     ] = 10,
     duration: Annotated[float, typer.Option(min=1, help="seconds of exam")] = 60,
-    admin_login: Annotated[str, typer.Option(help="an admin or teacher login")] = "admin",
+    admin_login: Annotated[
+        str, typer.Option(help="an admin login (it reads every chunk back)")
+    ] = "admin",
     admin_password: Annotated[
         str, typer.Option(envvar="VIGIL_SIM_ADMIN_PASSWORD", help="its password")
     ] = "",

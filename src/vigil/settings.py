@@ -24,7 +24,9 @@ def _split_commas(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Path("./var")
     database_url: str | None = None
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
 
-    secret_key: SecretStr | None = Field(default=None, min_length=16)
+    secret_key: SecretStr | None = None
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     agent_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
@@ -54,6 +56,13 @@ class Settings(BaseSettings):
 
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -65,12 +65,24 @@ def without_input(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
 
 
+_FALLBACK = SurfaceRoute("/", lambda: None)
+_BY_PREFIX: dict[str, SurfaceRoute] = {}
+
+
+def claim_prefix(prefix: str, route_class: type[SurfaceRoute]) -> None:
+    """Errors on unmatched paths under `prefix` (a 404, say) take that contract's shape."""
+    _BY_PREFIX[prefix] = route_class(prefix + "/", lambda: None)
+
+
 def _route(request: Request) -> SurfaceRoute:
     route: Any = request.scope.get("route")
-    return route if isinstance(route, SurfaceRoute) else _FALLBACK
-
-
-_FALLBACK = SurfaceRoute("/", lambda: None)
+    if isinstance(route, SurfaceRoute):
+        return route
+    path = request.url.path
+    for prefix, claimed in _BY_PREFIX.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return claimed
+    return _FALLBACK
 
 
 async def _on_vigil_error(request: Request, exc: Exception) -> Response:
@@ -89,8 +101,10 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
-    return JSONResponse({"detail": "internal error; the event was logged"}, status_code=500)
+    route: Any = request.scope.get("route")
+    log.error("unhandled error", route=getattr(route, "path", None), exc_info=exc)
+    internal = StarletteHTTPException(500, "internal error; the event was logged")
+    return _route(request).render_http_error(internal)
 
 
 def install_error_handlers(app: FastAPI) -> None:

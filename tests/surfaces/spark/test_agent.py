@@ -305,3 +305,24 @@ def test_one_core_lists_sessions_from_every_client(
     assert listed.status_code == 200
     assert len(listed.json()) == 3
     assert {s["user_id"] is None for s in listed.json()} == {True, False}
+
+
+def test_stream_type_after_the_file_still_counts(
+    client: TestClient, agent: Agent, settings: Settings
+) -> None:
+    body, content_type = multipart(
+        Field("session_id", str(agent.session_id)),
+        Field("chunk_idx", "4"),
+        Field("file", SEGMENT, "4.ts"),
+        Field("stream_type", "webcam"),
+    )
+    answer = client.post("/api/v1/upload", content=body, headers={**agent.headers, **content_type})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["stream_type"] == "webcam"
+    assert [p.parent.name for p in blobs(settings)] == ["webcam"]
+
+
+def test_unknown_api_path_answers_in_the_swagger_error_shape(client: TestClient) -> None:
+    answer = client.get("/api/v1/nothing-here")
+    assert answer.status_code == 404
+    assert answer.json() == {"code": "NOT_FOUND", "error": "Not Found"}

@@ -314,3 +314,26 @@ def test_start_naming_another_user_is_403(client: TestClient, student: dict[str,
         f"{BASE}/sesiones/start", json={"examSessionId": "s1", "userId": "bob"}, headers=student
     )
     assert answer.status_code == 403
+
+
+def test_times_without_a_zone_are_read_as_utc(client: TestClient, student: dict[str, str]) -> None:
+    answer = post_audio(client, student, meta_text=meta(timestamp="2026-02-19T10:00:00"))
+    assert answer.status_code == 200, answer.text
+    event = browser_event("TAB_SWITCH", at="2026-02-19T10:05:00")
+    assert client.post(f"{BASE}/evidencias/eventos", json=event, headers=student).status_code == 200
+
+
+def test_an_exam_id_that_only_looks_numeric_links_no_exam(
+    client: TestClient, student: dict[str, str]
+) -> None:
+    answer = client.post(
+        f"{BASE}/sesiones/start", json={"examSessionId": "s9", "examId": "²"}, headers=student
+    )
+    assert answer.status_code == 200
+
+
+def test_unknown_susie_path_answers_in_susie_shape(client: TestClient) -> None:
+    answer = client.get(f"{BASE}/nothing-here")
+    assert answer.status_code == 404
+    assert answer.json()["code"] == "NOT_FOUND"
+    assert answer.json()["status"] == "error"

@@ -106,7 +106,9 @@ async def start_external_session(
 
 
 async def _exam_by_ref(db: AsyncSession, exam_ref: str | None) -> Exam | None:
-    if exam_ref is None or not exam_ref.isdigit() or int(exam_ref) > MAX_ROW_ID:
+    if exam_ref is None or not (exam_ref.isascii() and exam_ref.isdigit()):
+        return None
+    if int(exam_ref) > MAX_ROW_ID:
         return None
     return await db.get(Exam, int(exam_ref))
 

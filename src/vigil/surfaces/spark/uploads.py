@@ -1,7 +1,7 @@
 """`POST /upload`: a multipart form with `session_id`, `chunk_idx`, `stream_type` and `file`.
 
-The fields may arrive before or after the file: when the file comes first it is spooled to
-a temporary file until the form says where it belongs.
+The fields may arrive before or after the file: unless all three came first, the file is
+spooled to a temporary file until the whole form has said where it belongs.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ async def receive_upload(
     try:
         while (part := await form.next_part()) is not None:
             if part.name == "file":
-                if "session_id" in fields and "chunk_idx" in fields:
+                if {"session_id", "chunk_idx", "stream_type"} <= fields.keys():
                     parsed = parse_fields(fields)
                     intake = await _ingest(db, runtime, token_session_id, parsed, form.chunks())
                     while await form.next_part() is not None:

@@ -3,10 +3,18 @@ in `meta`); both spellings are accepted and folded into one."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SUSIE clients send ISO times, sometimes without a zone: those are read as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Moment = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 def _as_text(value: object) -> object:
@@ -25,13 +33,13 @@ class SessionStart(Lenient):
     exam_session_id: Ident = Field(alias="examSessionId")
     exam_id: Ident | None = Field(default=None, alias="examId")
     user_id: Ident | None = Field(default=None, alias="userId")
-    timestamp: datetime | None = None
+    timestamp: Moment | None = None
 
 
 class SessionEnd(Lenient):
     exam_session_id: Ident = Field(alias="examSessionId")
     status: Literal["submitted", "cancelled"] = "submitted"
-    timestamp: datetime | None = None
+    timestamp: Moment | None = None
 
 
 class Meta(Lenient):
@@ -42,7 +50,7 @@ class Meta(Lenient):
     student_id: Ident | None = Field(
         default=None, validation_alias=AliasChoices("student_id", "usuario_id")
     )
-    timestamp: datetime | None = None
+    timestamp: Moment | None = None
     source: str | None = Field(default=None, max_length=100)
     fragmento_indice: ChunkIndex | None = None
 
