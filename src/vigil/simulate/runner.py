@@ -69,6 +69,7 @@ async def simulate(
     admin_password: str,
     accounts: int = 20,
     verify: bool = True,
+    spark_share: float = 0.5,
     console: Console | None = None,
 ) -> RunResult:
     console = console or Console()
@@ -77,8 +78,8 @@ async def simulate(
     run_id = secrets.token_hex(3)
     try:
         audio_chunk(), [screen_segment(v) for v in range(8)]  # make the media before timing
-        staff = await _login(client, admin_login, admin_password)
-        susie_count = (students + 1) // 2
+        staff = await _login(client, admin_login, admin_password) if admin_password else {}
+        susie_count = students - int(students * spark_share)
         logins = await _student_accounts(client, run_id, max(1, min(accounts, susie_count)))
         crowd: list[SusieStudent | SparkAgent] = [
             SusieStudent(client, i, run_id, logins[i % len(logins)][1], logins[i % len(logins)][0])

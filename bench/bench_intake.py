@@ -1,0 +1,154 @@
+"""SUSIE intake on one box: `vigil simulate` (SUSIE students: a 15 s audio chunk, a snapshot
+every 10 s, a browser event every 30 s) against Vigil's embedded default, side by side in the
+same run with a raw ceiling (bench/raw_intake_app.py: same paths, each upload written and
+fsynced, nothing else). Steps N up; reports p99 per endpoint, loss and MB/s for each.
+
+    .venv/bin/python bench/bench_intake.py [--students 250,500,1000] [--duration 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from vigil.simulate.runner import RunResult, simulate
+
+VIGIL = str(Path(sys.executable).with_name("vigil"))
+ADMIN_PASSWORD = "bench-admin-password"
+UPLOADS = ("susie evidencias/audios", "susie evidencias/snapshots", "susie evidencias/eventos")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(url: str) -> None:
+    for _ in range(300):
+        try:
+            httpx.post(f"{url}/auth/login", data={"username": "x", "password": "y"}, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+def start(target: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VIGIL_DATA_DIR": str(work / "vigil"),
+        "VIGIL_LOG_LEVEL": "WARNING",
+        "RAW_INTAKE_DIR": str(work / "raw"),
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+    }
+    env.pop("VIGIL_DATABASE_URL", None)
+    if target == "vigil":
+        subprocess.run([VIGIL, "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                VIGIL,
+                "users",
+                "create",
+                "--login",
+                "admin",
+                "--password",
+                ADMIN_PASSWORD,
+                "--role",
+                "admin",
+            ],
+            env=env,
+            capture_output=True,
+        )
+        cmd = [VIGIL, "serve", "--port", str(port)]
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.raw_intake_app:create_app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+    log = (work / f"{target}.log").open("ab")
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url)
+    return process, url  # fmt: skip
+
+
+def run(target: str, students: int, duration: float, work: Path) -> tuple[RunResult, float]:
+    process, url = start(target, work)
+    try:
+        before = cpu_seconds(process.pid)
+        result = asyncio.run(
+            simulate(url, students=students, duration=duration, admin_login="admin",
+                     admin_password=ADMIN_PASSWORD if target == "vigil" else "",
+                     accounts=50, verify=target == "vigil", spark_share=0.0,
+                     console=Console(quiet=True))
+        )  # fmt: skip
+        server_cpu = (cpu_seconds(process.pid) - before) / result.seconds * 100
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return result, server_cpu
+
+
+def line(target: str, students: int, result: RunResult, server_cpu: float) -> str:
+    traffic = result.traffic
+    acked = sum(traffic.acked[e] for e in UPLOADS)
+    p99 = max(traffic.percentile(e, 0.99) for e in UPLOADS) * 1000
+    p50 = max(traffic.percentile(e, 0.5) for e in UPLOADS) * 1000
+    lost = result.verification.lost + sum(traffic.failed.values())
+    rejected = sum(traffic.rejected.values())
+    retried = sum(traffic.retried.values())
+    rate, megabytes = acked / result.seconds, traffic.bytes_acked / 1e6 / result.seconds
+    return (f"| {target} | {students} | {acked} | {rate:.0f} | {megabytes:.2f} | {p50:.0f} "
+            f"| {p99:.0f} | {retried} | {rejected} | {lost} | {server_cpu:.0f}% |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--students", default="250,500,1000")
+    parser.add_argument("--duration", type=float, default=60)
+    args = parser.parse_args()
+    rows = ["| target | SUSIE students | uploads acked | uploads/s | MB/s "
+            "| p50 ms (worst endpoint) | p99 ms (worst endpoint) | retried | rejected | lost "
+            "| server CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc={os.cpu_count()}")
+    for students in [int(n) for n in args.students.split(",")]:
+        for target in ("raw", "vigil"):
+            work = Path(tempfile.mkdtemp(prefix=f"vigil-intake-{target}-"))
+            try:
+                result, server_cpu = run(target, students, args.duration, work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            rows.append(line(target, students, result, server_cpu))
+            print(rows[-1], flush=True)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
