@@ -18,18 +18,24 @@ from vigil.settings import Settings
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+# `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+# hop per request for what is an attribute read.
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+async def get_settings(request: Request) -> Settings:
+    return runtime_of(request).settings
+
+
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_settings(request: Request) -> Settings:
-    return get_runtime(request).settings
-
-
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response leaves (scope=function)."""
-    async with get_runtime(request).sessionmaker() as db:
+    async with runtime_of(request).sessionmaker() as db:
         try:
             yield db
             await db.commit()
@@ -53,7 +59,7 @@ async def optional_user(
     sending its body never holds the (SQLite) write lock just for having signed in.
     """
     if token:
-        async with get_runtime(request).reader() as reader:
+        async with runtime_of(request).reader() as reader:
             return await identity.user_from_token(reader, settings.signing_key, token)
     remote_user = request.headers.get("remote-user")
     client_host = request.client.host if request.client else None

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vigil.web.deps import get_runtime
+from vigil.web.deps import runtime_of
 
 log = structlog.get_logger("vigil.http")
 
@@ -32,7 +32,7 @@ router = APIRouter(tags=["Operations"])
 @router.get("/healthz", responses={503: {"description": "The database does not answer"}})
 async def healthz(request: Request) -> JSONResponse:
     try:
-        async with get_runtime(request).engine.connect() as connection:
+        async with runtime_of(request).engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
         log.warning("health check: database unreachable")

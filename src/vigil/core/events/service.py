@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.expression import Executable
 
 from vigil.core import policy
 from vigil.core.errors import Conflict, InvalidInput
@@ -43,6 +44,16 @@ async def record_event(
     db: AsyncSession,
     actor: User,
     session_id: int,
+    **event: Any,
+) -> ProctoringEvent:
+    """Log an event from the candidate's own client (ProctorBE's `POST /events/`)."""
+    session = await sessions.get_session(db, actor, session_id, policy.Action.WRITE_EVIDENCE)
+    return await record_in(db, session, **event)
+
+
+async def record_in(
+    db: AsyncSession,
+    session: ProctoringSession,
     *,
     event_type: str,
     severity: int,
@@ -53,7 +64,7 @@ async def record_event(
     client_key: str | None = None,
     after_end: bool = False,
 ) -> ProctoringEvent:
-    """Log an event from the candidate's own client and add its points to the score.
+    """Log an event in a session the caller has authorized, and add its points to the score.
 
     `client_key` makes a retried event a no-op that returns the first one; `after_end` lets
     late arrivals from a flaky client land in a session that has already ended.
@@ -63,13 +74,8 @@ async def record_event(
         raise InvalidInput(f"severity must be between 0 and {MAX_SEVERITY}", field="severity")
     if duration_seconds is not None and duration_seconds < 0:
         raise InvalidInput("duration_seconds must not be negative", field="duration_seconds")
-    session = await sessions.get_session(db, actor, session_id, policy.Action.WRITE_EVIDENCE)
     if session.status not in OPEN and not after_end:
-        raise Conflict(f"session {session_id} is {session.status}; it takes no more events")
-    if client_key is not None:
-        earlier = await _by_client_key(db, session.id, client_key)
-        if earlier is not None:
-            return earlier
+        raise Conflict(f"session {session.id} is {session.status}; it takes no more events")
     fields: dict[str, Any] = {
         "session_id": session.id,
         "type": event_type,
@@ -81,22 +87,26 @@ async def record_event(
         "client_key": client_key,
         "created_at": utcnow(),
     }
-    # A Core INSERT: on the hottest path the ORM's unit of work costs more than the row.
-    statement = insert(ProctoringEvent).values(fields).returning(ProctoringEvent.id)
-    if client_key is None:
-        event_id = await db.scalar(statement)
-    else:
-        try:
-            async with db.begin_nested():
-                event_id = await db.scalar(statement)
-        except IntegrityError:  # the same retry, arriving twice at once
-            earlier = await _by_client_key(db, session.id, client_key)
-            if earlier is None:
-                raise
-            return earlier
+    # A Core INSERT (the ORM's unit of work costs more than the row on this hot path) that
+    # skips a retried event's key instead of failing on it.
+    event_id = await db.scalar(_insert_unless_known(db.get_bind().dialect.name, fields))
+    if event_id is None:
+        assert client_key is not None
+        earlier = await _by_client_key(db, session.id, client_key)
+        assert earlier is not None
+        return earlier
     event = ProctoringEvent(id=event_id, **fields)
     await _add_points(db, session, event)
     return event
+
+
+def _insert_unless_known(dialect: str, fields: dict[str, Any]) -> Executable:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, in the dialect's own spelling."""
+    if dialect == "postgresql":
+        pg = postgresql.insert(ProctoringEvent).values(fields).on_conflict_do_nothing()
+        return pg.returning(ProctoringEvent.id)
+    lite = sqlite.insert(ProctoringEvent).values(fields).on_conflict_do_nothing()
+    return lite.returning(ProctoringEvent.id)
 
 
 async def _by_client_key(

@@ -63,7 +63,9 @@ async def candidate_session(db: DbSession, user: User, meta: Meta) -> Proctoring
     session = await sessions.start_external_session(
         db, user, meta.correlation_id, exam_ref=meta.exam_id, source=SOURCE
     )
-    policy.require(user, policy.Action.WRITE_EVIDENCE, await sessions.ownership(db, session))
+    # Writing evidence turns on the candidate alone, so the exam's owner need not be read.
+    owners = policy.SessionOwnership(session.candidate_id, session.created_by_id, None)
+    policy.require(user, policy.Action.WRITE_EVIDENCE, owners)
     return session
 
 
@@ -246,10 +248,9 @@ async def browser_event(
     body = await read_json(request, BrowserEvent, runtime.settings.max_json_bytes)
     session = await candidate_session(db, user, body.meta)
     info = body.payload_info
-    event = await events.record_event(
+    event = await events.record_in(
         db,
-        user,
-        session.id,
+        session,
         event_type=info.trigger,
         severity=1,
         source=SOURCE,
