@@ -89,9 +89,9 @@ def create_engine(
         engine = create_async_engine(
             url, connect_args={"timeout": 30}, hide_parameters=True, pool_timeout=60, **pool
         )
-        _configure_sqlite(
-            engine, sqlite_synchronous, begin="BEGIN" if read_only else "BEGIN IMMEDIATE"
-        )
+        # Reads run in autocommit: each SELECT is its own snapshot, with no BEGIN round trip.
+        begin = None if read_only else "BEGIN IMMEDIATE"
+        _configure_sqlite(engine, sqlite_synchronous, begin=begin)
         return engine
     return create_async_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True

@@ -32,7 +32,7 @@ router = APIRouter(tags=["Operations"])
 @router.get("/healthz", responses={503: {"description": "The database does not answer"}})
 async def healthz(request: Request) -> JSONResponse:
     try:
-        async with runtime_of(request).engine.connect() as connection:
+        async with runtime_of(request).read_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
         log.warning("health check: database unreachable")

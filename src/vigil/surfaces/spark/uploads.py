@@ -105,6 +105,7 @@ async def _ingest(
 ) -> evidence.Intake:
     settings = runtime.settings
     session = await agents.agent_session(db, token_session_id, form.session_id)
+    await db.commit()  # never hold the (SQLite) writer while the body is still arriving
     head, body = await _peek(body, SNIFF_BYTES)
     if is_telemetry(head):
         data = await _read_all(body, settings.max_telemetry_bytes, "telemetry chunk")
@@ -145,6 +146,7 @@ async def _ingest(
     )
     intake = await evidence.ingest(db, runtime.blobs, upload, body)
     if not intake.duplicate:
+        await db.commit()  # acknowledged state first; the probe below only adds detail
         await _record_timing(runtime, intake.evidence)
     return intake
 
