@@ -20,6 +20,7 @@ from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.support.required import skip_or_fail
 from tests.support.s3 import MotoServer, start_moto_server
 from vigil.app import create_app
 from vigil.core.identity import passwords
@@ -28,14 +29,7 @@ from vigil.storage import migrate
 from vigil.storage.all_models import Base
 from vigil.storage.db import create_engine
 
-REQUIRE_ALL = os.environ.get("VIGIL_TEST_REQUIRE_ALL") == "1"
 PG_SERVER_URL = os.environ.get("VIGIL_TEST_DATABASE_URL")
-
-
-def skip_or_fail(reason: str) -> None:
-    if REQUIRE_ALL:
-        pytest.fail(f"{reason} (VIGIL_TEST_REQUIRE_ALL=1 forbids skipping)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True, scope="session")
