@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,22 +21,12 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from common import cpu_seconds, free_port
 from vigil.simulate.runner import RunResult, simulate
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 ADMIN_PASSWORD = "bench-admin-password"
 UPLOADS = ("susie evidencias/audios", "susie evidencias/snapshots", "susie evidencias/eventos")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_ready(url: str) -> None:

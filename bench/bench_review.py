@@ -13,7 +13,6 @@ import base64
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from common import free_port, rss_mib
 from vigil import telemetry
 from vigil.simulate.media import mpegts_segment
 
@@ -30,19 +30,6 @@ VIGIL = str(Path(sys.executable).with_name("vigil"))
 PASSWORD = "bench-teacher-1"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 EVENTS_PER_CHUNK = 20
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def blocks(chunk: int) -> list[dict[str, object]]:

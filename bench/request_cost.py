@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,21 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from common import cpu_seconds, free_port
 from vigil.simulate.media import webm_opus_audio
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 SUSIE = "/susie/api/v1/monitoreo"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -140,12 +140,20 @@ EvidenceForm = Annotated[tuple[Meta, str, StreamingForm], Depends(open_evidence_
 
 
 async def store(
-    db: DbSession, runtime: RuntimeDep, form: StreamingForm, upload: evidence.Upload
-) -> evidence.Intake:
-    intake = await evidence.ingest(db, runtime.blobs, upload, form.chunks())
+    db: DbSession,
+    runtime: RuntimeDep,
+    user: User,
+    meta: Meta,
+    form: StreamingForm,
+    **upload: Any,
+) -> EvidenceAck:
+    """Store the form's `file` part as one chunk of the candidate's session, and ack it."""
+    session = await candidate_session(db, user, meta)
+    chunk = evidence.Upload(session=session, source=SOURCE, captured_at=meta.timestamp, **upload)
+    intake = await evidence.ingest(db, runtime.blobs, chunk, form.chunks())
     while await form.next_part() is not None:  # read to the closing boundary
         pass
-    return intake
+    return evidence_ack(meta, intake)
 
 
 def evidence_ack(meta: Meta, intake: evidence.Intake) -> EvidenceAck:
@@ -175,20 +183,12 @@ async def audio(
     index = info.chunk_index if info.chunk_index is not None else meta.fragmento_indice
     if index is None:
         raise InvalidInput("payload_info.chunk_index is required", field="payload_info.chunk_index")
-    session = await candidate_session(db, user, meta)
-    upload = evidence.Upload(
-        session=session,
-        kind=EvidenceKind.AUDIO,
-        stream="microphone",
-        chunk_index=index,
-        source=SOURCE,
-        content_type="audio/webm",
-        max_bytes=runtime.settings.max_audio_bytes,
-        check=webm_check(),
-        details={"type": info.type, "client_source": meta.source},
-        captured_at=meta.timestamp,
-    )
-    return evidence_ack(meta, await store(db, runtime, form, upload))
+    return await store(
+        db, runtime, user, meta, form,
+        kind=EvidenceKind.AUDIO, stream="microphone", chunk_index=index,
+        content_type="audio/webm", max_bytes=runtime.settings.max_audio_bytes,
+        check=webm_check(), details={"type": info.type, "client_source": meta.source},
+    )  # fmt: skip
 
 
 @router.post(
@@ -202,21 +202,13 @@ async def snapshot(
 ) -> EvidenceAck:
     meta, payload_text, form = form_parts
     info = parse_json(SnapshotInfo, payload_text, "payload_info")
-    index = snapshot_index(meta, info)
-    session = await candidate_session(db, user, meta)
-    upload = evidence.Upload(
-        session=session,
-        kind=EvidenceKind.SNAPSHOT,
-        stream="webcam",
-        chunk_index=index,
-        source=SOURCE,
-        content_type="image/jpeg",
-        max_bytes=runtime.settings.max_snapshot_bytes,
+    return await store(
+        db, runtime, user, meta, form,
+        kind=EvidenceKind.SNAPSHOT, stream="webcam", chunk_index=snapshot_index(meta, info),
+        content_type="image/jpeg", max_bytes=runtime.settings.max_snapshot_bytes,
         check=jpeg_check(),
         details={"trigger": info.trigger, "browser_focus": info.browser_focus},
-        captured_at=meta.timestamp,
-    )
-    return evidence_ack(meta, await store(db, runtime, form, upload))
+    )  # fmt: skip
 
 
 def snapshot_index(meta: Meta, info: SnapshotInfo) -> int:
