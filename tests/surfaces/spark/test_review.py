@@ -299,3 +299,13 @@ def test_list_matrix_students_see_their_own(
         return
     visible = [s["id"] for s in answer.json()["sessions"]]
     assert visible == ([str(session_id)] if EXPECTED[actor] == 200 else [])
+
+
+def test_time_filters_beyond_year_9999_are_400(
+    client: TestClient, recorded: Agent, teacher: dict[str, str]
+) -> None:
+    base = f"/api/v1/sessions/{recorded.session_id}"
+    for path in ("/events", "/fingerprint/heartbeats"):
+        answer = get(client, base + path, teacher, **{"from": 0, "to": 2**53})
+        assert answer.status_code == 400
+        assert_matches("handler.ErrorResponse", answer.json())

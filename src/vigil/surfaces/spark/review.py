@@ -35,7 +35,8 @@ from vigil.web.ranges import serve_blob
 
 router = APIRouter(prefix="/api/v1", route_class=SparkRoute, tags=["SparkProctoring review"])
 SessionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
-Millis = Annotated[int | None, Query(ge=0, le=2**53)]
+# Unix ms up to the end of year 9999: a datetime cannot hold more.
+Millis = Annotated[int | None, Query(ge=0, le=253_402_300_799_999)]
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 
 

@@ -91,10 +91,10 @@ class MeResponse(BaseModel):
 
 class SessionSummary(BaseModel):
     id: str
-    user_id: str | None
+    user_id: str | None = None  # None-valued fields are left out of the body
     status: str
-    started_at: str | None
-    ended_at: str | None
+    started_at: str | None = None
+    ended_at: str | None = None
     chunks_total: int
     events_total: int
     title: str | None = None
@@ -138,7 +138,7 @@ class ParsedEventsResponse(BaseModel):
 class TelemetryEvent(BaseModel):
     id: int
     session_id: int
-    user_id: int | None
+    user_id: int | None = None
     event_type: str
     payload: list[int]
     created_at: datetime
