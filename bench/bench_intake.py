@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,18 @@ def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def start(target: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def fresh_postgres_database(server_url: str) -> str:
+    """A new empty database on the PostgreSQL server at `server_url` (trust auth)."""
+    name = f"vigil_bench_{uuid.uuid4().hex[:8]}"
+    host = server_url.split("@", 1)[1].split("/", 1)[0]
+    create = ["psql", f"postgresql://postgres@{host}/postgres", "-qc", f'CREATE DATABASE "{name}"']
+    subprocess.run(create, check=True, capture_output=True)
+    return f"{server_url.rsplit('/', 1)[0]}/{name}"
+
+
+def start(
+    target: str, work: Path, database_url: str | None = None, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -49,6 +61,8 @@ def start(target: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
         "PYTHONPATH": str(Path(__file__).parents[1]),
     }
     env.pop("VIGIL_DATABASE_URL", None)
+    if database_url:
+        env["VIGIL_DATABASE_URL"] = fresh_postgres_database(database_url)
     if target == "vigil":
         subprocess.run([VIGIL, "migrate"], env=env, check=True, capture_output=True)
         subprocess.run(
@@ -66,7 +80,7 @@ def start(target: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
             env=env,
             capture_output=True,
         )
-        cmd = [VIGIL, "serve", "--port", str(port)]
+        cmd = [VIGIL, "serve", "--port", str(port), "--workers", str(workers)]
     else:
         cmd = [
             sys.executable,
@@ -87,21 +101,34 @@ def start(target: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, url  # fmt: skip
 
 
-def run(target: str, students: int, duration: float, work: Path) -> tuple[RunResult, float]:
-    process, url = start(target, work)
+def run(
+    target: str,
+    students: int,
+    duration: float,
+    work: Path,
+    database_url: str | None,
+    workers: int,
+) -> tuple[RunResult, float]:
+    process, url = start(target, work, database_url, workers)
     try:
-        before = cpu_seconds(process.pid)
+        before = tree_cpu(process.pid)
         result = asyncio.run(
             simulate(url, students=students, duration=duration, admin_login="admin",
                      admin_password=ADMIN_PASSWORD if target == "vigil" else "",
                      accounts=50, verify=target == "vigil", spark_share=0.0,
                      console=Console(quiet=True))
         )  # fmt: skip
-        server_cpu = (cpu_seconds(process.pid) - before) / result.seconds * 100
+        server_cpu = (tree_cpu(process.pid) - before) / result.seconds * 100
     finally:
         process.terminate()
         process.wait(timeout=60)
     return result, server_cpu
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU of a process and its children (uvicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
 def line(target: str, students: int, result: RunResult, server_cpu: float) -> str:
@@ -121,6 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", default="250,500,1000")
     parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--database-url", help="PostgreSQL server URL: Vigil gets a new database")
+    parser.add_argument("--workers", type=int, default=1, help="vigil serve --workers")
+    parser.add_argument("--targets", default="raw,vigil")
     args = parser.parse_args()
     rows = ["| target | SUSIE students | uploads acked | uploads/s | MB/s "
             "| p50 ms (worst endpoint) | p99 ms (worst endpoint) | retried | rejected | lost "
@@ -128,10 +158,12 @@ def main() -> None:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc={os.cpu_count()}")
     for students in [int(n) for n in args.students.split(",")]:
-        for target in ("raw", "vigil"):
+        for target in args.targets.split(","):
             work = Path(tempfile.mkdtemp(prefix=f"vigil-intake-{target}-"))
             try:
-                result, server_cpu = run(target, students, args.duration, work)
+                result, server_cpu = run(
+                    target, students, args.duration, work, args.database_url, args.workers
+                )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             rows.append(line(target, students, result, server_cpu))
