@@ -48,7 +48,7 @@ def attempt_out(attempt: ExamAttempt, exam: Exam) -> AttemptOut:
 @router.post(
     "/auth/login",
     response_model=LoginOut,
-    responses=errors(400, 401),
+    responses=errors(400, 401, 413),
     openapi_extra=json_request_body(LoginIn),
 )
 async def login(
@@ -98,7 +98,7 @@ async def list_exams(db: DbSession, user: BrowserUser) -> list[ExamSummary]:
     ]
 
 
-@router.get("/exams/{examId}", response_model=ExamOut, responses=errors(401, 404, 423))
+@router.get("/exams/{examId}", response_model=ExamOut, responses=errors(400, 401, 404, 423))
 async def get_exam(examId: ExamRef, db: DbSession, user: BrowserUser) -> ExamOut:
     """The exam without its answer keys; an unpublished one only to those who manage exams."""
     exam = await exams.find_exam(db, examId)
@@ -120,7 +120,10 @@ async def get_exam(examId: ExamRef, db: DbSession, user: BrowserUser) -> ExamOut
     "/exams/{examId}/attempt",
     response_model=AttemptOut,
     response_model_exclude_none=True,
-    responses=errors(401, 403, 404, 409, 423),
+    responses={
+        201: {"description": "A new attempt", "model": AttemptOut},
+        **errors(400, 401, 403, 404, 409, 423),
+    },
 )
 async def start_attempt(
     examId: ExamRef,
@@ -142,7 +145,7 @@ async def start_attempt(
     "/attempts/{attemptId}",
     response_model=AttemptOut,
     response_model_exclude_none=True,
-    responses=errors(400, 401, 403, 404, 409),
+    responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=json_request_body(AutosaveIn),
 )
 async def autosave(
@@ -171,7 +174,7 @@ async def autosave(
     "/attempts/{attemptId}/submit",
     response_model=SubmitOut,
     response_model_exclude_none=True,
-    responses=errors(401, 403, 404, 409),
+    responses=errors(400, 401, 403, 404, 409),
 )
 async def submit(
     attemptId: AttemptRef,

@@ -116,6 +116,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "FORBIDDEN: the CSRF header is missing or wrong",
         404: "EXAM_NOT_FOUND or ATTEMPT_NOT_FOUND (also somebody else's attempt)",
         409: "ATTEMPT_EXISTS, ATTEMPT_FINISHED, or STALE_UPDATE with the current attempt",
+        413: "PAYLOAD_TOO_LARGE",
         423: "EXAM_NOT_PUBLISHED",
     }
     return {code: {"description": text[code]} for code in codes}
