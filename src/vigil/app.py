@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vigil import __version__
+from vigil.core.attempts.jobs import sweep_forever
 from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
@@ -39,9 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # garbage collector's full passes, which otherwise show up as tail latency.
         gc.collect()
         gc.freeze()
+        sweeper = asyncio.create_task(
+            sweep_forever(runtime.sessionmaker, settings.data_dir, settings.attempt_sweep_seconds)
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await runtime.close()
 
     app = FastAPI(

@@ -160,7 +160,7 @@ def test_start_then_resume_the_same_attempt(client: TestClient, student: dict[st
     assert "submittedAt" not in attempt
     assert set(attempt) == {
         "attemptId", "userId", "examId", "examVersion", "status", "startedAt", "updatedAt",
-        "answers",
+        "deadlineAt", "answers",
     }  # fmt: skip
     again = start(client, student)
     assert again.status_code == 200

@@ -37,4 +37,6 @@ class ExamAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When time runs out (the exam's duration, capped by its end time); None: no limit.
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

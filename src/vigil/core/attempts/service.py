@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
 from vigil.core.attempts.models import ExamAttempt
-from vigil.core.attempts.statuses import AttemptStatus, transition
+from vigil.core.attempts.statuses import AttemptFinished, AttemptStatus, transition
 from vigil.core.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from vigil.core.exams.content import check_response, questions_of
 from vigil.core.exams.models import Exam
@@ -73,6 +73,8 @@ def attempt_document(attempt: ExamAttempt, exam_ref: str) -> dict[str, Any]:
     }
     if attempt.submitted_at is not None:
         document["submittedAt"] = iso(attempt.submitted_at)
+    if attempt.deadline_at is not None:
+        document["deadlineAt"] = iso(attempt.deadline_at)
     return document
 
 
@@ -103,12 +105,15 @@ async def start_or_resume(
     exam = await find_exam(db, exam_ref)
     if not exam.published:
         raise NotAvailable(f"exam {exam_ref} is not published", field="examId")
+    now = utcnow()
     active = await _latest(db, user.id, exam.id, AttemptStatus.ACTIVE)
     if active is not None:
+        if is_due(active, now):  # time ran out while away: it is submitted as it stood
+            await finish(db, active, exam, data_dir, at=_deadline_of(active))
         return active, exam, True
     if await _count_done(db, user.id, exam.id) >= MAX_ATTEMPTS_PER_EXAM:
         raise AttemptExists(f"you have already submitted exam {exam_ref}", field="examId")
-    now = utcnow()
+    check_window(exam, now)
     content = exam.content or {"examId": exam.public_id, "title": exam.title, "questions": []}
     attempt = ExamAttempt(
         uuid=uuid_module.uuid4(),
@@ -121,6 +126,7 @@ async def start_or_resume(
         answers={},
         started_at=now,
         updated_at=now,
+        deadline_at=deadline_for(exam, content, now),
     )
     try:
         async with db.begin_nested():
@@ -147,6 +153,10 @@ async def autosave(
     attempt, exam = await own_attempt(db, user, attempt_id, for_update=True)
     if attempt.status is not AttemptStatus.ACTIVE:
         transition(attempt.status, AttemptStatus.SUBMITTED)  # raises AttemptFinished
+    if is_due(attempt, utcnow()):
+        raise AttemptFinished(
+            "time is up: the attempt is submitted as it was last saved", field="attemptId"
+        )
     if client_updated_at is not None and client_updated_at < attempt.updated_at:
         raise StaleWrite(
             "the attempt changed since this client last saw it; reconcile and resend",
@@ -183,13 +193,22 @@ async def submit(
 ) -> tuple[ExamAttempt, Exam, str]:
     """Submitted, then finished, in one transaction; the bundle is written once it commits."""
     attempt, exam = await own_attempt(db, user, attempt_id, for_update=True)
-    now = _later_than(attempt.updated_at)
+    now = utcnow()
+    late = is_due(attempt, now)
+    path = await finish(db, attempt, exam, data_dir, at=_deadline_of(attempt) if late else now)
+    return attempt, exam, path
+
+
+async def finish(
+    db: AsyncSession, attempt: ExamAttempt, exam: Exam, data_dir: Path, *, at: datetime
+) -> str:
+    """active → submitted → finished, submitted as of `at`; queue the bundle and views."""
     attempt.status = transition(attempt.status, AttemptStatus.SUBMITTED)
-    attempt.submitted_at = now
+    attempt.submitted_at = at
     await db.flush()
     attempt.status = transition(attempt.status, AttemptStatus.FINISHED)
-    attempt.finished_at = now
-    attempt.updated_at = now
+    attempt.finished_at = utcnow()
+    attempt.updated_at = at if at > attempt.updated_at else _later_than(attempt.updated_at)
     attempt.active_key = None
     await db.flush()
     path = output_path(exam.public_id, attempt)
@@ -199,7 +218,59 @@ async def submit(
     }
     after_commit(db, data_dir / path, bundle)
     await refresh_views(db, data_dir, attempt, exam)
-    return attempt, exam, path
+    return path
+
+
+async def finish_due(db: AsyncSession, data_dir: Path, now: datetime | None = None) -> int:
+    """Submit every active attempt whose time ran out, as it was last saved (the sweeper)."""
+    now = now or utcnow()
+    due = (
+        await db.scalars(
+            select(ExamAttempt)
+            .where(ExamAttempt.status == AttemptStatus.ACTIVE, ExamAttempt.deadline_at <= now)
+            .order_by(ExamAttempt.id)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for attempt in due:
+        exam = await db.get(Exam, attempt.exam_id)
+        assert exam is not None
+        await finish(db, attempt, exam, data_dir, at=_deadline_of(attempt))
+    return len(due)
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+def check_window(exam: Exam, now: datetime) -> None:
+    if exam.start_time is not None and now < exam.start_time:
+        raise NotAvailable(f"exam opens at {iso(exam.start_time)}", field="startTime")
+    if exam.end_time is not None and now >= exam.end_time:
+        raise NotAvailable(f"exam closed at {iso(exam.end_time)}", field="endTime")
+
+
+def deadline_for(exam: Exam, content: dict[str, Any], started: datetime) -> datetime | None:
+    """The duration from the start, capped by the exam's end time; None: no limit."""
+    limits = []
+    duration = content.get("durationSeconds") or exam.duration_seconds
+    if duration:
+        limits.append(started + timedelta(seconds=int(duration)))
+    if exam.end_time is not None:
+        limits.append(exam.end_time)
+    return min(limits, default=None)
+
+
+def is_due(attempt: ExamAttempt, now: datetime) -> bool:
+    return (
+        attempt.status is AttemptStatus.ACTIVE
+        and attempt.deadline_at is not None
+        and now >= attempt.deadline_at
+    )
+
+
+def _deadline_of(attempt: ExamAttempt) -> datetime:
+    assert attempt.deadline_at is not None
+    return attempt.deadline_at
 
 
 async def own_attempt(

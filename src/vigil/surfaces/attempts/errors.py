@@ -27,13 +27,14 @@ HTTP_CODES = {
     500: "INTERNAL_ERROR",
 }
 NOT_FOUND_CODES = {"examId": "EXAM_NOT_FOUND", "attemptId": "ATTEMPT_NOT_FOUND"}
+NOT_AVAILABLE_CODES = {"startTime": "EXAM_NOT_OPEN", "endTime": "EXAM_CLOSED"}
 
 
 def code_for(exc: VigilError, status: int) -> str:
     if isinstance(exc, NotFound) and exc.field in NOT_FOUND_CODES:
         return NOT_FOUND_CODES[exc.field]
     if isinstance(exc, NotAvailable):
-        return "EXAM_NOT_PUBLISHED"
+        return NOT_AVAILABLE_CODES.get(exc.field or "", "EXAM_NOT_PUBLISHED")
     if isinstance(exc, AttemptExists):
         return "ATTEMPT_EXISTS"
     if isinstance(exc, AttemptFinished):

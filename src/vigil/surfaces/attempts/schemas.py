@@ -86,6 +86,7 @@ class AttemptOut(BaseModel):
     startedAt: datetime
     updatedAt: datetime
     submittedAt: datetime | None = None
+    deadlineAt: datetime | None = None
     answers: list[AnswerOut]
 
 
@@ -117,6 +118,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "EXAM_NOT_FOUND or ATTEMPT_NOT_FOUND (also somebody else's attempt)",
         409: "ATTEMPT_EXISTS, ATTEMPT_FINISHED, or STALE_UPDATE with the current attempt",
         413: "PAYLOAD_TOO_LARGE",
-        423: "EXAM_NOT_PUBLISHED",
+        423: "EXAM_NOT_PUBLISHED, EXAM_NOT_OPEN or EXAM_CLOSED",
     }
     return {code: {"description": text[code]} for code in codes}

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("started_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Column("submitted_at", UtcDateTime(), nullable=True),
+        sa.Column("deadline_at", UtcDateTime(), nullable=True),
         sa.Column("finished_at", UtcDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["exam_id"],
@@ -64,6 +65,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("uuid", name=op.f("uq_exam_attempts_uuid")),
     )
     with op.batch_alter_table("exam_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_exam_attempts_deadline_at"), ["deadline_at"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_exam_attempts_exam_id"), ["exam_id"], unique=False)
         batch_op.create_index("ix_exam_attempts_user_exam", ["user_id", "exam_id"], unique=False)
 
@@ -92,5 +96,6 @@ def downgrade() -> None:
     with op.batch_alter_table("exam_attempts", schema=None) as batch_op:
         batch_op.drop_index("ix_exam_attempts_user_exam")
         batch_op.drop_index(batch_op.f("ix_exam_attempts_exam_id"))
+        batch_op.drop_index(batch_op.f("ix_exam_attempts_deadline_at"))
 
     op.drop_table("exam_attempts")
