@@ -184,7 +184,7 @@ async def autosave(
     attempt.answers = merged
     attempt.updated_at = _later_than(attempt.updated_at)
     await db.flush()
-    await refresh_views(db, data_dir, attempt, exam)
+    await refresh_views(db, data_dir, attempt, exam, status_changed=False)
     return attempt, exam
 
 
@@ -355,8 +355,16 @@ async def manifest(db: AsyncSession) -> dict[str, Any]:
     return {"exams": {ref: entry for ref, entry in exams.values()}, "users": users}
 
 
-async def refresh_views(db: AsyncSession, data_dir: Path, attempt: ExamAttempt, exam: Exam) -> None:
-    """Queue the attempt's file, its user's progress and the manifest, from the database."""
+async def refresh_views(
+    db: AsyncSession,
+    data_dir: Path,
+    attempt: ExamAttempt,
+    exam: Exam,
+    *,
+    status_changed: bool = True,
+) -> None:
+    """Queue the attempt's file, its user's progress and (when the status changed, the
+    only thing it records about attempts) the manifest, from the database."""
     await db.flush()
     ref = exam.public_id
     after_commit(
@@ -367,7 +375,8 @@ async def refresh_views(db: AsyncSession, data_dir: Path, attempt: ExamAttempt, 
     after_commit(
         db, data_dir / "progress" / f"{attempt.user_id}.json", await progress(db, attempt.user_id)
     )
-    await queue_manifest(db, data_dir)
+    if status_changed:
+        await queue_manifest(db, data_dir)
 
 
 async def queue_manifest(db: AsyncSession, data_dir: Path) -> None:
