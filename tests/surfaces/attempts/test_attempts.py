@@ -373,3 +373,39 @@ def test_files_mirror_the_database(
     }
     leftovers = [p for p in data.rglob("*.tmp") if p.is_file()]
     assert leftovers == []
+
+
+def test_the_database_holds_one_active_attempt_per_exam_and_user(
+    client: TestClient, student: dict[str, str]
+) -> None:
+    """Two concurrent starts cannot both insert: the unique `active_key` refuses the second."""
+    import uuid as uuid_module
+
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from vigil.core.attempts.models import ExamAttempt
+
+    first = start(client, student).json()
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def insert_twin() -> None:
+        async with runtime.sessionmaker.begin() as db:
+            existing = await db.scalar(select(ExamAttempt))
+            assert existing is not None
+            db.add(
+                ExamAttempt(
+                    uuid=uuid_module.uuid4(),
+                    user_id=existing.user_id,
+                    exam_id=existing.exam_id,
+                    status=existing.status,
+                    active_key=existing.active_key,
+                    exam_version=1,
+                    exam_content={},
+                    answers={},
+                )
+            )
+
+    with pytest.raises(IntegrityError):
+        run_async(client, insert_twin)
+    assert start(client, student).json()["attemptId"] == first["attemptId"]
