@@ -49,6 +49,18 @@ def test_import_is_idempotent_and_versions_changes(
     )
 
     # The attempt started on version 1 keeps it: all five questions still answerable.
+    own = client.get(
+        "/api/exams/algebra-1", params={"attemptId": started["attemptId"]}, headers=student
+    ).json()
+    assert (own["version"], own["title"], len(own["questions"])) == (1, "Algebra I", 5)
+    assert "answer" not in json.dumps(own)
+    create_user(client, "bo@uni.edu", Role.STUDENT)
+    other = client.get(
+        "/api/exams/algebra-1",
+        params={"attemptId": started["attemptId"]},
+        headers=login(client, "bo@uni.edu"),
+    )
+    assert (other.status_code, other.json()["code"]) == (404, "ATTEMPT_NOT_FOUND")
     resumed = client.post("/api/exams/algebra-1/attempt", headers=student).json()
     assert (resumed["attemptId"], resumed["examVersion"]) == (started["attemptId"], 1)
     saved = client.put(

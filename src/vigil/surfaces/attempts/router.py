@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
 
 from vigil.core.attempts import service as attempts
 from vigil.core.attempts.models import ExamAttempt
-from vigil.core.errors import InvalidInput, NotAvailable
+from vigil.core.errors import InvalidInput, NotAvailable, NotFound
 from vigil.core.exams import service as exams
 from vigil.core.exams.content import public_view
 from vigil.core.exams.models import Exam
@@ -99,20 +99,33 @@ async def list_exams(db: DbSession, user: BrowserUser) -> list[ExamSummary]:
 
 
 @router.get("/exams/{examId}", response_model=ExamOut, responses=errors(400, 401, 404, 423))
-async def get_exam(examId: ExamRef, db: DbSession, user: BrowserUser) -> ExamOut:
-    """The exam without its answer keys; an unpublished one only to those who manage exams."""
+async def get_exam(
+    examId: ExamRef,
+    db: DbSession,
+    user: BrowserUser,
+    attemptId: Annotated[str | None, Query(max_length=64)] = None,
+) -> ExamOut:
+    """The exam without its answer keys; an unpublished one only to those who manage exams.
+    With `attemptId` (the caller's own attempt at this exam): the version it started on."""
     exam = await exams.find_exam(db, examId)
-    if not exam.published and not allows(user, Action.MANAGE_EXAMS):
+    if attemptId is not None:
+        attempt, of_exam = await attempts.own_attempt(db, user, attemptId)
+        if of_exam.id != exam.id:
+            raise NotFound(f"attempt {attemptId} does not exist", field="attemptId")
+        content, version = attempt.exam_content, attempt.exam_version
+    elif not exam.published and not allows(user, Action.MANAGE_EXAMS):
         raise NotAvailable(f"exam {examId} is not published", field="examId")
-    content: dict[str, Any] = public_view(exam.content or {"questions": []})
+    else:
+        content, version = exam.content or {"questions": []}, exam.version
+    shown: dict[str, Any] = public_view(content)
     return ExamOut(
         examId=exam.public_id,
-        title=exam.title,
-        description=content.get("description"),
-        version=exam.version,
+        title=shown.get("title", exam.title),
+        description=shown.get("description"),
+        version=version,
         published=exam.published,
-        durationSeconds=exam.duration_seconds,
-        questions=content["questions"],
+        durationSeconds=shown.get("durationSeconds", exam.duration_seconds),
+        questions=shown["questions"],
     )
 
 
