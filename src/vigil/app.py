@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,9 +12,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vigil import __version__
+from vigil.core.attempts.jobs import sweep_forever
 from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
+from vigil.surfaces.attempts.errors import AttemptsRoute
+from vigil.surfaces.attempts.router import PREFIXES as ATTEMPTS_PREFIXES
+from vigil.surfaces.attempts.router import router as attempts_router
 from vigil.surfaces.proctorbe.router import router as proctorbe_router
 from vigil.surfaces.spark.errors import SparkRoute
 from vigil.surfaces.spark.review import router as spark_review_router
@@ -36,9 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # garbage collector's full passes, which otherwise show up as tail latency.
         gc.collect()
         gc.freeze()
+        sweeper = asyncio.create_task(
+            sweep_forever(runtime.sessionmaker, settings.data_dir, settings.attempt_sweep_seconds)
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await runtime.close()
 
     app = FastAPI(
@@ -52,12 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     claim_prefix("/api/v1", SparkRoute)
     claim_prefix("/susie", SusieRoute)
+    for prefix in ATTEMPTS_PREFIXES:
+        claim_prefix(prefix, AttemptsRoute)
     install_offline_docs(app)
     install_observability(app)
     app.include_router(proctorbe_router)
     app.include_router(susie_router)
     app.include_router(spark_router)
     app.include_router(spark_review_router)
+    app.include_router(attempts_router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -19,6 +20,8 @@ from vigil.storage import migrate as migrations
 app = typer.Typer(no_args_is_help=True, help="Vigil, the self-hosted proctoring backend.")
 users = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 app.add_typer(users, name="users")
+exams = typer.Typer(no_args_is_help=True, help="Manage exam content.")
+app.add_typer(exams, name="exams")
 console = Console()
 T = TypeVar("T")
 
@@ -132,6 +135,42 @@ def ensure_admin() -> None:
         f"[bold]created the first admin[/bold] — login: {login}  password: {password}\n"
         "this password is shown only once: keep it somewhere safe"
     )
+
+
+@exams.command("import")
+def import_exams(
+    directory: Annotated[Path, typer.Argument(help="holds manifest.json and input/{examId}.json")],
+) -> None:
+    """Import exam files: unchanged files change nothing, a changed file is a new version."""
+    from vigil.core.attempts import service as attempts
+    from vigil.core.exams.importer import ImportReport
+    from vigil.core.exams.importer import import_exams as run_import
+    from vigil.storage import views
+
+    async def run(runtime: Runtime) -> ImportReport:
+        async with runtime.sessionmaker() as db:
+            try:
+                report = await run_import(db, directory)
+                await attempts.queue_manifest(db, runtime.settings.data_dir)
+                await db.commit()
+            except BaseException:
+                await db.rollback()
+                views.discard_pending(db)
+                raise
+            await views.write_pending(db)
+            return report
+
+    report = _run_with_runtime(run)
+    for label, refs in [
+        ("created", report.created),
+        ("new version", report.updated),
+        ("published flag changed", report.republished),
+        ("unchanged", report.unchanged),
+    ]:
+        if refs:
+            console.print(f"{label}: {', '.join(refs)}")
+    if report.missing:
+        console.print(f"[yellow]in manifest.json but no input file:[/yellow] {report.missing}")
 
 
 def _run_with_runtime(action: Callable[[Runtime], Awaitable[T]]) -> T:

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     max_telemetry_bytes: int = Field(default=16 * MiB, gt=0)
     max_json_bytes: int = Field(default=1 * MiB, gt=0)
 
+    attempt_sweep_seconds: float = Field(default=15, gt=0)
+
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"
 

@@ -38,3 +38,7 @@ class IllegalTransition(Conflict):
 
 class PayloadTooLarge(VigilError):
     """The body is over the configured size limit."""
+
+
+class NotAvailable(VigilError):
+    """The thing exists but is not open to the caller (an exam not published yet)."""

@@ -4,6 +4,7 @@
 - a teacher reads, ends and reviews the sessions they created or of exams they own;
 - an admin may do everything.
 Only the candidate writes evidence into a session: nobody else's bytes are the candidate's.
+An exam attempt is its taker's alone: nobody else reads or writes it through the API.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def allows(actor: User, action: Action, session: SessionOwnership | None = None)
 def require(actor: User, action: Action, session: SessionOwnership | None = None) -> None:
     if not allows(actor, action, session):
         raise PermissionDenied(f"you may not {action.value}")
+
+
+def may_use_attempt(actor: User, attempt_user_id: int) -> bool:
+    """Answers are the taker's own: not even an admin writes them for a student."""
+    return actor.id == attempt_user_id
 
 
 def require_agent_scope(token_session_id: int, session_id: int) -> None:

@@ -1,5 +1,6 @@
 """Imports every ORM model so that `Base.metadata` (Alembic, tests) sees the whole schema."""
 
+from vigil.core.attempts.models import ExamAttempt
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.evidence.models import Evidence
 from vigil.core.exams.models import Exam
@@ -11,6 +12,7 @@ __all__ = [
     "Base",
     "Evidence",
     "Exam",
+    "ExamAttempt",
     "Group",
     "ProctoringEvent",
     "ProctoringSession",

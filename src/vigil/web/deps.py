@@ -14,6 +14,7 @@ from vigil.core.identity import service as identity
 from vigil.core.identity.models import User
 from vigil.runtime import Runtime
 from vigil.settings import Settings
+from vigil.storage import views
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
@@ -41,7 +42,9 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
             await db.commit()
         except BaseException:
             await db.rollback()
+            views.discard_pending(db)
             raise
+        await views.write_pending(db)
 
 
 DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vigil.core.errors import (
     Conflict,
     InvalidInput,
+    NotAvailable,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -32,6 +33,7 @@ DEFAULT_STATUS: list[tuple[type[VigilError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),
+    (NotAvailable, 423),
 ]
 
 

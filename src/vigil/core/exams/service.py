@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid as uuid_module
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -47,3 +48,36 @@ async def get_exam(db: AsyncSession, exam_id: int) -> Exam:
     if exam is None:
         raise NotFound(f"exam {exam_id} does not exist", field="exam_id")
     return exam
+
+
+async def find_exam(db: AsyncSession, exam_ref: str) -> Exam:
+    """The exam a client names by `examId`: a file's id, or a ProctorBE exam's uuid."""
+    exam = await db.scalar(select(Exam).where(Exam.external_ref == exam_ref))
+    if exam is None:
+        try:
+            key = uuid_module.UUID(exam_ref)
+        except ValueError:
+            key = None
+        if key is not None:
+            exam = await db.scalar(
+                select(Exam).where(Exam.uuid == key, Exam.external_ref.is_(None))
+            )
+    if exam is None:
+        raise NotFound(f"exam {exam_ref} does not exist", field="examId")
+    return exam
+
+
+async def list_published(db: AsyncSession) -> Sequence[Exam]:
+    return (await db.scalars(select(Exam).where(Exam.published).order_by(Exam.id))).all()
+
+
+async def manifest_exams(db: AsyncSession) -> dict[int, tuple[str, dict[str, object]]]:
+    """Every exam's examId with its published flag, version and title, by row id."""
+    exams = (await db.scalars(select(Exam).order_by(Exam.id))).all()
+    return {
+        exam.id: (
+            exam.public_id,
+            {"published": exam.published, "version": exam.version, "title": exam.title},
+        )
+        for exam in exams
+    }

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vigil.core.errors import Conflict, InvalidInput, PermissionDenied, Unauthenticated
 from vigil.core.identity.models import Role, User
 from vigil.core.identity.passwords import hash_password, verify_password
-from vigil.core.identity.tokens import USER_TOKEN, IssuedToken, decode_token, issue_token
+from vigil.core.identity.tokens import (
+    COOKIE_SESSION,
+    USER_TOKEN,
+    IssuedToken,
+    decode_token,
+    issue_token,
+)
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -87,6 +93,29 @@ async def user_from_token(db: AsyncSession, secret: str, token: str) -> User:
     if user is None or user.disabled:
         raise Unauthenticated("token's user no longer exists or is disabled")
     return user
+
+
+def issue_cookie_session(secret: str, user: User, ttl_seconds: int) -> tuple[IssuedToken, str]:
+    """A browser session: the signed cookie value, and the CSRF token bound into it."""
+    csrf = secrets.token_urlsafe(24)
+    issued = issue_token(
+        secret,
+        subject=str(user.id),
+        token_type=COOKIE_SESSION,
+        ttl_seconds=ttl_seconds,
+        csrf=csrf,
+    )
+    return issued, csrf
+
+
+async def user_from_cookie_session(db: AsyncSession, secret: str, token: str) -> tuple[User, str]:
+    """The session cookie's user and the CSRF token every state-changing request echoes."""
+    claims = decode_token(secret, token, token_type=COOKIE_SESSION)
+    csrf = claims.get("csrf")
+    user = await db.get(User, _int_subject(claims))
+    if not isinstance(csrf, str) or user is None or user.disabled:
+        raise Unauthenticated("the session's user no longer exists or is disabled")
+    return user, csrf
 
 
 async def user_by_login(db: AsyncSession, login: str) -> User | None:

@@ -11,6 +11,7 @@ from vigil.core.errors import Unauthenticated
 
 ALGORITHM = "HS256"
 USER_TOKEN = "user"
+COOKIE_SESSION = "cookie-session"  # a browser session cookie: never a bearer token
 
 
 @dataclass(frozen=True)

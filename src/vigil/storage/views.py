@@ -1,0 +1,63 @@
+"""Files derived from the database, written only after the transaction that justifies
+them commits: each by a temporary file, fsync, and an atomic rename.
+
+A service queues a write with `after_commit(db, path, document)`; whoever owns the
+transaction (the request dependency, a CLI command) calls `write_pending(db)` once the
+commit went through. A rolled-back transaction writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+PENDING = "vigil.pending_files"
+
+
+def after_commit(db: AsyncSession, path: Path, document: Any) -> None:
+    """Write `document` as JSON to `path` once `db` commits (a later write to the same path
+    in the same transaction replaces an earlier one)."""
+    pending: dict[Path, Any] = db.info.setdefault(PENDING, {})
+    pending.pop(path, None)
+    pending[path] = document
+
+
+def discard_pending(db: AsyncSession) -> None:
+    db.info.pop(PENDING, None)
+
+
+async def write_pending(db: AsyncSession) -> None:
+    pending: dict[Path, Any] = db.info.pop(PENDING, {})
+    if pending:
+        await asyncio.to_thread(_write_all, pending)
+
+
+def _write_all(pending: dict[Path, Any]) -> None:
+    for path, document in pending.items():
+        write_json_atomically(path, document)
+
+
+def write_json_atomically(path: Path, document: Any) -> None:
+    data = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
