@@ -1,0 +1,144 @@
+"""Autosave under load: N students, each with an active attempt, autosave every few seconds
+(`PUT /api/attempts/{id}`), against a live `vigil serve` (embedded default). In the same
+run, `GET /healthz` is sampled at the same pace as the baseline.
+
+    .venv/bin/python bench/bench_autosave.py [--students 200] [--every 5] [--duration 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from common import cpu_seconds, free_port
+
+VIGIL = str(Path(sys.executable).with_name("vigil"))
+PASSWORD = "bench-student-1"
+QUESTIONS = 20
+
+
+def exam_dir(root: Path) -> Path:
+    questions = [{"id": f"q{i}", "type": "short_text", "prompt": f"Question {i}"}
+                 for i in range(QUESTIONS)]  # fmt: skip
+    exam = {"examId": "bench-exam", "title": "Bench", "questions": questions}
+    (root / "input").mkdir(parents=True)
+    (root / "input" / "bench-exam.json").write_text(json.dumps(exam))
+    (root / "manifest.json").write_text(json.dumps({"exams": {"bench-exam": {"published": True}}}))
+    return root
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def sign_in(http: httpx.AsyncClient, login: str) -> tuple[dict[str, str], str]:
+    token = await http.post("/auth/login", data={"username": login, "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    attempt = (await http.post("/api/exams/bench-exam/attempt", headers=headers)).json()
+    return headers, attempt["attemptId"]
+
+
+async def student(
+    http: httpx.AsyncClient,
+    signed_in: tuple[dict[str, str], str],
+    every: float,
+    until: float,
+    saves: list[float],
+) -> None:
+    headers, attempt_id = signed_in
+    await asyncio.sleep(random.uniform(0, every))
+    n = 0
+    while time.monotonic() < until:
+        answer = {"questionId": f"q{n % QUESTIONS}", "response": f"answer {n}"}
+        started = time.perf_counter()
+        saved = await http.put(
+            f"/api/attempts/{attempt_id}", headers=headers, json={"answers": [answer]}
+        )
+        saved.raise_for_status()
+        saves.append((time.perf_counter() - started) * 1000)
+        n += 1
+        await asyncio.sleep(every)
+
+
+async def baseline(
+    http: httpx.AsyncClient, rate: float, until: float, samples: list[float]
+) -> None:
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        (await http.get("/healthz")).raise_for_status()
+        samples.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(1 / rate)
+
+
+async def load(
+    url: str, students: int, every: float, duration: float
+) -> tuple[list[float], list[float]]:
+    limits = httpx.Limits(max_connections=students + 10)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        signed_in = [await sign_in(http, f"s{i}@bench.dev") for i in range(students)]
+        until = time.monotonic() + duration + every
+        saves: list[float] = []
+        health: list[float] = []
+        await asyncio.gather(
+            *(student(http, who, every, until, saves) for who in signed_in),
+            baseline(http, students / every, until, health),
+        )
+    return saves, health
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between autosaves")
+    parser.add_argument("--duration", type=float, default=30.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="vigil-autosave-"))
+    env = {**os.environ, "VIGIL_DATA_DIR": str(work / "data"), "VIGIL_LOG_LEVEL": "WARNING"}
+    env.pop("VIGIL_DATABASE_URL", None)
+    subprocess.run([VIGIL, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([VIGIL, "exams", "import", str(exam_dir(work / "exams"))], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen([VIGIL, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        for i in range(args.students):
+            body = {"email": f"s{i}@bench.dev", "password": PASSWORD, "role": "student"}
+            httpx.post(f"{url}/auth/register", json=body, timeout=60).raise_for_status()
+        before = cpu_seconds(server.pid)
+        started = time.monotonic()
+        saves, health = asyncio.run(load(url, args.students, args.every, args.duration))
+        cpu = (cpu_seconds(server.pid) - before) / (time.monotonic() - started) * 100
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"{when}: {args.students} students, an autosave every {args.every:g} s each, "
+          f"{args.duration:g} s; server CPU {cpu:.0f}% (sign-ins included)")  # fmt: skip
+    print("| request | n | p50 ms | p99 ms |\n|---|---:|---:|---:|")
+    for name, values in (("PUT /api/attempts/{id} (autosave)", saves), ("GET /healthz", health)):
+        print(f"| {name} | {len(values)} | {pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
