@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from common import cpu_seconds, free_port
+from common import cpu_seconds, free_port, wait_ready
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 PASSWORD = "bench-student-1"
@@ -115,12 +115,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_ready(url)
         for i in range(args.students):
             body = {"email": f"s{i}@bench.dev", "password": PASSWORD, "role": "student"}
             httpx.post(f"{url}/auth/register", json=body, timeout=60).raise_for_status()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from common import free_port, rss_mib
+from common import free_port, rss_mib, wait_ready
 from vigil import telemetry
 from vigil.simulate.media import mpegts_segment
 
@@ -156,12 +156,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_ready(url)
         lines = asyncio.run(measure(url, server.pid, args.segments, args.requests))
     finally:
         server.terminate()

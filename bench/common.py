@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -24,3 +27,15 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    """Wait until a server answers /healthz."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from common import cpu_seconds, free_port
+from common import cpu_seconds, free_port, wait_ready
 from vigil.simulate.media import webm_opus_audio
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
@@ -42,12 +42,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}")
-        for _ in range(100):
-            try:
-                http.get("/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}")
         login = http.post("/auth/login", data={"username": "s@bench.dev", "password": "password1"})
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         audio = webm_opus_audio(15.0)

@@ -148,17 +148,10 @@ def import_exams(
     from vigil.storage import views
 
     async def run(runtime: Runtime) -> ImportReport:
-        async with runtime.sessionmaker() as db:
-            try:
-                report = await run_import(db, directory)
-                await attempts.queue_manifest(db, runtime.settings.data_dir)
-                await db.commit()
-            except BaseException:
-                await db.rollback()
-                views.discard_pending(db)
-                raise
-            await views.write_pending(db)
-            return report
+        async with views.unit_of_work(runtime.sessionmaker) as db:
+            report = await run_import(db, directory)
+            await attempts.queue_manifest(db, runtime.settings.data_dir)
+        return report
 
     report = _run_with_runtime(run)
     for label, refs in [

@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 PENDING = "vigil.pending_files"
 
@@ -30,6 +32,23 @@ def after_commit(db: AsyncSession, path: Path, document: Any) -> None:
 
 def discard_pending(db: AsyncSession) -> None:
     db.info.pop(PENDING, None)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed when the block ends, rolled back on any exception; the
+    files it queued are written after the commit, and dropped with a rollback."""
+    async with sessionmaker() as db:
+        try:
+            yield db
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            discard_pending(db)
+            raise
+        await write_pending(db)
 
 
 async def write_pending(db: AsyncSession) -> None:

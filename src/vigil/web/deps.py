@@ -36,15 +36,8 @@ def runtime_of(request: Request) -> Runtime:
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response leaves (scope=function)."""
-    async with runtime_of(request).sessionmaker() as db:
-        try:
-            yield db
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            views.discard_pending(db)
-            raise
-        await views.write_pending(db)
+    async with views.unit_of_work(runtime_of(request).sessionmaker) as db:
+        yield db
 
 
 DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]

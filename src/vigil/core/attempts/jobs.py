@@ -19,15 +19,8 @@ log = structlog.get_logger("vigil.attempts")
 
 
 async def finish_due_once(sessionmaker: async_sessionmaker[AsyncSession], data_dir: Path) -> int:
-    async with sessionmaker() as db:
-        try:
-            count = await finish_due(db, data_dir)
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            views.discard_pending(db)
-            raise
-        await views.write_pending(db)
+    async with views.unit_of_work(sessionmaker) as db:
+        count = await finish_due(db, data_dir)
     if count:
         log.info("submitted attempts whose time ran out", count=count)
     return count
