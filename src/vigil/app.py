@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vigil import __version__
+from vigil.analysis.actors import start_embedded_workers
 from vigil.core.attempts.jobs import sweep_forever
 from vigil.logging import configure_logging
 from vigil.runtime import Runtime
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # garbage collector's full passes, which otherwise show up as tail latency.
         gc.collect()
         gc.freeze()
+        await start_embedded_workers(runtime)
         sweeper = asyncio.create_task(
             sweep_forever(runtime.sessionmaker, settings.data_dir, settings.attempt_sweep_seconds)
         )

@@ -22,6 +22,8 @@ users = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 app.add_typer(users, name="users")
 exams = typer.Typer(no_args_is_help=True, help="Manage exam content.")
 app.add_typer(exams, name="exams")
+jobs = typer.Typer(no_args_is_help=True, help="Analysis jobs (scaled mode: RabbitMQ).")
+app.add_typer(jobs, name="jobs")
 console = Console()
 T = TypeVar("T")
 
@@ -44,6 +46,58 @@ def serve(
         access_log=False,
         proxy_headers=False,
     )
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="job threads (default VIGIL_ANALYSIS_WORKERS)")
+    ] = None,
+    requeue: Annotated[
+        bool, typer.Option(help="on start, send a job for every pending evidence row")
+    ] = True,
+) -> None:
+    """Run analysis jobs from RabbitMQ (scaled mode) until SIGTERM or Ctrl-C."""
+    settings = Settings()
+    if not settings.queue_url:
+        console.print(
+            "[red]error:[/red] vigil worker needs VIGIL_QUEUE_URL (RabbitMQ); without it, "
+            "`vigil serve` runs analysis on its own threads"
+        )
+        raise typer.Exit(code=2)
+    from vigil.analysis.worker import run_worker
+
+    run_worker(settings, threads or settings.analysis_workers or 1, requeue=requeue)
+
+
+@jobs.command("requeue")
+def requeue_jobs() -> None:
+    """Send a job for every pending evidence row to RabbitMQ (after an outage)."""
+    if not Settings().queue_url:
+        console.print(
+            "[red]error:[/red] without VIGIL_QUEUE_URL the queue lives inside the server: "
+            "restarting it sends every pending job again"
+        )
+        raise typer.Exit(code=2)
+    from vigil.analysis.actors import requeue_pending
+
+    async def run(runtime: Runtime) -> int:
+        return await requeue_pending(runtime.sessionmaker, runtime.jobs)
+
+    console.print(f"sent {_run_with_runtime(run)} pending jobs")
+
+
+@jobs.command("status")
+def jobs_status() -> None:
+    """How many evidence rows are pending, done and failed."""
+    from vigil.analysis.actors import analysis_counts
+
+    async def run(runtime: Runtime) -> dict[str, int]:
+        async with runtime.reader() as db:
+            return await analysis_counts(db)
+
+    for state, count in _run_with_runtime(run).items():
+        console.print(f"{state}: {count}")
 
 
 @app.command()

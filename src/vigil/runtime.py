@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from vigil.jobs import QUEUE, JobQueue
+from vigil.jobs.embedded import ThreadQueue
 from vigil.settings import Settings
 from vigil.storage.blobs import BlobStore, create_blob_store
 from vigil.storage.blobs.files import FileBlobStore
@@ -23,6 +25,7 @@ class Runtime:
     blobs: BlobStore
     read_engine: AsyncEngine
     reader: async_sessionmaker[AsyncSession]
+    jobs: JobQueue
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -44,17 +47,32 @@ class Runtime:
         )
         if isinstance(blobs, FileBlobStore) and blobs.swept:
             log.warning("removed partial uploads left by a crashed process", count=blobs.swept)
+        jobs = create_job_queue(settings)
+        sessionmaker = create_session_factory(engine)
+        sessionmaker.configure(info={QUEUE: jobs})
         return cls(
             settings,
             engine,
-            create_session_factory(engine),
+            sessionmaker,
             blobs,
             read_engine,
             create_session_factory(read_engine),
+            jobs,
         )
 
     async def close(self) -> None:
+        await self.jobs.close()
         await self.blobs.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def create_job_queue(settings: Settings) -> JobQueue:
+    """RabbitMQ when `VIGIL_QUEUE_URL` is set (scaled), else in-process threads (embedded),
+    whose threads vigil.analysis.actors.start_embedded_workers starts in a server."""
+    if settings.queue_url:
+        from vigil.jobs.rabbitmq import DramatiqQueue  # pika and Dramatiq only when used
+
+        return DramatiqQueue(settings.queue_url)
+    return ThreadQueue(settings.analysis_workers)

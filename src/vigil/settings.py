@@ -56,6 +56,11 @@ class Settings(BaseSettings):
 
     attempt_sweep_seconds: float = Field(default=15, gt=0)
 
+    queue_url: str | None = None
+    analysis_workers: int = Field(default=1, ge=0, le=64)
+    analysis_max_retries: int = Field(default=3, ge=0, le=100)
+    analysis_retry_seconds: float = Field(default=10, gt=0)
+
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"
 
@@ -93,6 +98,13 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL (RabbitMQ), or unset")
+        return value or None
 
     @field_validator("log_level")
     @classmethod

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vigil.jobs import send_committed
+
 PENDING = "vigil.pending_files"
 
 
@@ -39,7 +41,9 @@ async def unit_of_work(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: committed when the block ends, rolled back on any exception; the
-    files it queued are written after the commit, and dropped with a rollback."""
+    files it queued are written after the commit, and dropped with a rollback. Jobs leave
+    once the transaction that asked for them committed (an earlier commit inside the block
+    counts: see vigil.jobs)."""
     async with sessionmaker() as db:
         try:
             yield db
@@ -47,8 +51,10 @@ async def unit_of_work(
         except BaseException:
             await db.rollback()
             discard_pending(db)
+            await send_committed(db)
             raise
         await write_pending(db)
+        await send_committed(db)
 
 
 async def write_pending(db: AsyncSession) -> None:

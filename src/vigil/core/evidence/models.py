@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.storage.db import Base, UtcDateTime, str_enum, utcnow
@@ -32,7 +41,11 @@ class AnalysisState(StrEnum):
 
 class Evidence(Base):
     __tablename__ = "evidence"
-    __table_args__ = (UniqueConstraint("session_id", "kind", "stream", "chunk_index"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "stream", "chunk_index"),
+        # The start-up requeue looks for pending rows among every row ever stored.
+        Index("ix_evidence_analysis_state", "analysis_state"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(
@@ -53,3 +66,6 @@ class Evidence(Base):
         str_enum(AnalysisState), default=AnalysisState.PENDING
     )
     analysis_error: Mapped[str | None] = mapped_column(Text)
+    # Started analysis runs, including one a crash cut short; at the limit the row is failed.
+    analysis_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    analyzed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core.errors import Conflict, NotFound, PayloadTooLarge
+from vigil.core.evidence.jobs import analyze_after_commit
 from vigil.core.evidence.models import Evidence, EvidenceKind
 from vigil.core.evidence.sniff import ContentCheck
 from vigil.core.sessions.models import ProctoringSession
@@ -148,6 +149,7 @@ async def ingest(
         if winner is None:
             raise
         return _same_or_conflict(winner, sha256, upload)
+    analyze_after_commit(db, evidence)
     return Intake(evidence, duplicate=False)
 
 

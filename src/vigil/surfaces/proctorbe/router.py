@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Form, Path, Query, Request
 
 from vigil import __version__
+from vigil.analysis import frames
+from vigil.analysis.vision import LookingAwayThresholds
 from vigil.core import policy
-from vigil.core.errors import PermissionDenied
+from vigil.core.errors import PayloadTooLarge, PermissionDenied
 from vigil.core.events import service as events
 from vigil.core.exams import service as exams
 from vigil.core.identity import service as identity
@@ -20,6 +22,7 @@ from vigil.surfaces.proctorbe.errors import ProctorBERoute
 from vigil.surfaces.proctorbe.schemas import (
     EventOut,
     ExamOut,
+    FrameAnalysisOut,
     RegisterRequest,
     RiskRuleOut,
     SessionEndOut,
@@ -29,7 +32,8 @@ from vigil.surfaces.proctorbe.schemas import (
     UserOut,
     error_responses,
 )
-from vigil.web.deps import CurrentUser, DbSession, OptionalUser, SettingsDep
+from vigil.web.deps import CurrentUser, DbSession, OptionalUser, RuntimeDep, SettingsDep
+from vigil.web.multipart import StreamingForm
 
 SOURCE = "proctorbe"
 QueryId = Annotated[int, Query(ge=1, le=MAX_ROW_ID)]
@@ -143,6 +147,61 @@ async def log_event(
         db, user, session_id, event_type=event_type, severity=severity, source=SOURCE
     )
     return EventOut.of(event)
+
+
+# --- Computer vision ------------------------------------------------------------------
+
+
+@router.post(
+    "/cv/analyze-frame",
+    response_model=FrameAnalysisOut,
+    responses=error_responses(400, 401, 403, 404, 409, 413),
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
+)
+async def analyze_frame(
+    request: Request, session_id: QueryId, db: DbSession, user: CurrentUser, runtime: RuntimeDep
+) -> FrameAnalysisOut:
+    session = await sessions.get_session(db, user, session_id, policy.Action.WRITE_EVIDENCE)
+    limit = runtime.settings.max_snapshot_bytes
+    data = await _frame_bytes(request, limit)
+    found = await frames.analyze_frame(
+        db,
+        runtime.blobs,
+        session,
+        data,
+        source=SOURCE,
+        max_bytes=limit,
+        thresholds=LookingAwayThresholds.from_settings(runtime.settings),
+    )
+    observation = found.observation
+    return FrameAnalysisOut(
+        session_id=session.id,
+        evidence_id=found.evidence.id if found.evidence else None,
+        analysis="done" if found.done else "pending",
+        face_count=observation.face_count if observation else None,
+        yaw=observation.yaw if observation else None,
+        pitch=observation.pitch if observation else None,
+        events=[EventOut.of(e) for e in found.events],
+        detected=[e.type for e in found.events],
+    )
+
+
+async def _frame_bytes(request: Request, limit: int) -> bytes | None:
+    """The form's `file` part; None when the request carries no body or no file."""
+    if not request.headers.get("content-type") and not await request.body():
+        return None
+    form = StreamingForm(request)
+    data: bytes | None = None
+    while (part := await form.next_part()) is not None:
+        if part.name != "file" or data is not None:
+            continue
+        received = bytearray()
+        async for chunk in form.chunks():
+            received += chunk
+            if len(received) > limit:
+                raise PayloadTooLarge(f"file is over the {limit}-byte limit", field="file")
+        data = bytes(received)
+    return data
 
 
 # --- Admin ----------------------------------------------------------------------------

@@ -115,6 +115,21 @@ class EventOut(BaseModel):
         )
 
 
+class FrameAnalysisOut(BaseModel):
+    """`/cv/analyze-frame`'s answer (the contract names only the event types)."""
+
+    session_id: int
+    evidence_id: int | None = Field(description="the stored frame; null when none was kept")
+    analysis: Literal["done", "pending"] = Field(
+        description="pending: the analyzer failed, the stored frame is analysed later"
+    )
+    face_count: int | None
+    yaw: float | None = Field(description="head yaw in degrees, when one face was seen")
+    pitch: float | None
+    events: list[EventOut] = Field(description="the events this frame produced, maybe none")
+    detected: list[str] = Field(description="their types, e.g. [\"NO_FACE\"]")
+
+
 class StatusOut(BaseModel):
     status: Literal["ok"] = "ok"
     message: str
@@ -131,6 +146,7 @@ _DESCRIPTIONS = {
     403: "Authenticated, but not allowed",
     404: "Not found",
     409: "Conflicts with what is stored",
+    413: "Over the size limit",
 }
 
 

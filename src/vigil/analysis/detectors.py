@@ -1,0 +1,162 @@
+"""The job side's view of the analyzers (vision.py, audio.py, media.py): the few calls and
+types the pipeline needs, with one analyzer instance per worker thread (MediaPipe graphs and
+ONNX sessions are not shared between threads)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from vigil.analysis import media, vision
+
+NO_FACE = "NO_FACE"
+MULTIPLE_FACES = "MULTIPLE_FACES"
+LOOKING_AWAY = "LOOKING_AWAY"
+INVALID_IMAGE = "INVALID_IMAGE"
+NO_FRAME_RECEIVED = "NO_FRAME_RECEIVED"
+SPEECH_DETECTED = "SPEECH_DETECTED"
+
+Undecodable = media.UndecodableMedia
+_local = threading.local()
+
+
+def _frame_analyzer() -> vision.FaceAnalyzer:
+    analyzer: vision.FaceAnalyzer | None = getattr(_local, "frames", None)
+    if analyzer is None:
+        analyzer = _local.frames = vision.FaceAnalyzer()
+    return analyzer
+
+
+def _speech_detector() -> Any:
+    from vigil.analysis import audio
+
+    detector = getattr(_local, "speech", None)
+    if detector is None:
+        detector = _local.speech = audio.SpeechDetector()
+    return detector
+
+
+Observation = vision.FrameObservation
+Thresholds = vision.LookingAwayThresholds
+
+
+def observation_details(observation: Observation, at: datetime | None) -> dict[str, object]:
+    """What an evidence row keeps of its frame (`details["vision"]`)."""
+    details: dict[str, object] = {
+        "face_count": observation.face_count,
+        "confidence": _rounded(observation.confidence),
+        "yaw": _rounded(observation.yaw),
+        "pitch": _rounded(observation.pitch),
+        "roll": _rounded(observation.roll),
+    }
+    if at is not None:
+        details["at"] = at.isoformat()
+    return details
+
+
+@dataclass(frozen=True)
+class TimedObservation:
+    evidence_id: int
+    at: datetime
+    observation: Observation
+
+    @classmethod
+    def from_details(cls, evidence_id: int, details: Mapping[str, Any]) -> TimedObservation:
+        at = datetime.fromisoformat(str(details["at"]))
+        return cls(
+            evidence_id=evidence_id,
+            at=at,
+            observation=Observation(
+                timestamp=at.timestamp(),
+                face_count=int(details.get("face_count") or 0),
+                confidence=float(details.get("confidence") or 0.0),
+                yaw=_maybe_float(details.get("yaw")),
+                pitch=_maybe_float(details.get("pitch")),
+                roll=_maybe_float(details.get("roll")),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Span:
+    rule: str
+    start: datetime
+    end: datetime
+    frames: int
+    first_evidence_id: int
+    last_evidence_id: int
+
+    @property
+    def key(self) -> str:
+        # Named by its first frame: a span that grows keeps its key (and its event).
+        return f"vision:{self.rule}:{self.first_evidence_id}"
+
+    @property
+    def duration_seconds(self) -> float:
+        return round((self.end - self.start).total_seconds(), 3)
+
+
+@dataclass(frozen=True)
+class Speech:
+    spans: list[tuple[float, float]]
+    ratio: float
+    duration: float
+
+    def as_details(self) -> dict[str, object]:
+        return {
+            "speech_ratio": round(self.ratio, 4),
+            "duration_seconds": round(self.duration, 3),
+            "spans": [[round(s, 3), round(e, 3)] for s, e in self.spans],
+        }
+
+
+def observe_image(data: bytes) -> Observation:
+    return _frame_analyzer().observe_bytes(data)
+
+
+def observe_segment(data: bytes) -> Observation:
+    frame = media.sample_video_frame(data)
+    return _frame_analyzer().observe(frame.image, timestamp=frame.offset)
+
+
+def frame_verdict(observation: Observation, thresholds: Thresholds) -> list[str]:
+    return [event.value for event in vision.frame_events(observation, thresholds)]
+
+
+def vision_spans(observed: Sequence[TimedObservation], thresholds: Thresholds) -> list[Span]:
+    """The spans over a session's observations (time-ordered), each tied to the evidence
+    rows of its first and last frame."""
+    found = vision.find_spans([o.observation for o in observed], thresholds)
+    by_time: dict[float, TimedObservation] = {}
+    for timed in observed:
+        by_time.setdefault(timed.observation.timestamp, timed)
+    spans = []
+    for span in found:
+        first, last = by_time[span.start], by_time[span.end]
+        spans.append(
+            Span(
+                rule=span.event.value,
+                start=first.at,
+                end=last.at,
+                frames=span.frames,
+                first_evidence_id=first.evidence_id,
+                last_evidence_id=last.evidence_id,
+            )
+        )
+    return spans
+
+
+def find_speech(data: bytes) -> Speech:
+    spans, ratio, duration = _speech_detector().analyze_webm(data)
+    return Speech([(float(s), float(e)) for s, e in spans], float(ratio), float(duration))
+
+
+def _maybe_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
