@@ -56,6 +56,13 @@ class Settings(BaseSettings):
 
     attempt_sweep_seconds: float = Field(default=15, gt=0)
 
+    looking_away_yaw_degrees: float = Field(default=30, gt=0, lt=90)
+    looking_away_pitch_degrees: float = Field(default=25, gt=0, lt=90)
+    looking_away_min_frames: int = Field(default=3, ge=1)
+    looking_away_min_seconds: float = Field(default=2.0, ge=0)
+    looking_away_max_gap_seconds: float = Field(default=30, gt=0)
+    transcribe_model_path: Path | None = None
+
     queue_url: str | None = None
     analysis_workers: int = Field(default=1, ge=0, le=64)
     analysis_max_retries: int = Field(default=3, ge=0, le=100)
