@@ -78,11 +78,13 @@ class JobRunner:
         self.thresholds = detectors.Thresholds.from_settings(runtime.settings)
 
     def __call__(self, job: Job) -> None:
-        claimed = self.bridge.call(lambda: self._claim(job))
-        if claimed is None:
+        attempt = self.bridge.call(lambda: self._claim(job))
+        if attempt is None:
             return
-        work, attempt = claimed
         try:
+            work = self.bridge.call(lambda: self._load(job))
+            if work is None:
+                return
             result = pipeline.analyze(work)
             stored = self.bridge.call(lambda: self._store(work, result))
         except pipeline.PermanentFailure as exc:
@@ -99,7 +101,8 @@ class JobRunner:
             events=list(pipeline.event_types(stored)),
         )
 
-    async def _claim(self, job: Job) -> tuple[pipeline.Work, int] | None:
+    async def _claim(self, job: Job) -> int | None:
+        """The attempt number this run is, or None when there is nothing to do."""
         async with views.unit_of_work(self.runtime.sessionmaker) as db:
             row = await db.get(Evidence, job.evidence_id, with_for_update=True)
             if row is None or row.analysis_state is not AnalysisState.PENDING:
@@ -115,10 +118,11 @@ class JobRunner:
                 )
                 return None
             row.analysis_attempts += 1
-            attempt = row.analysis_attempts
+            return row.analysis_attempts
+
+    async def _load(self, job: Job) -> pipeline.Work | None:
         async with self.runtime.reader() as reader:
-            work = await pipeline.load(reader, self.runtime.blobs, job.evidence_id)
-        return (work, attempt) if work is not None else None
+            return await pipeline.load(reader, self.runtime.blobs, job.evidence_id)
 
     async def _store(self, work: pipeline.Work, result: pipeline.Result) -> pipeline.Stored | None:
         async with views.unit_of_work(self.runtime.sessionmaker) as db:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from vigil.analysis import media, vision
+from vigil.analysis import audio, media, vision
 
 NO_FACE = "NO_FACE"
 MULTIPLE_FACES = "MULTIPLE_FACES"
@@ -30,10 +30,8 @@ def _frame_analyzer() -> vision.FaceAnalyzer:
     return analyzer
 
 
-def _speech_detector() -> Any:
-    from vigil.analysis import audio
-
-    detector = getattr(_local, "speech", None)
+def _speech_detector() -> audio.SpeechDetector:
+    detector: audio.SpeechDetector | None = getattr(_local, "speech", None)
     if detector is None:
         detector = _local.speech = audio.SpeechDetector()
     return detector
@@ -150,8 +148,9 @@ def vision_spans(observed: Sequence[TimedObservation], thresholds: Thresholds) -
 
 
 def find_speech(data: bytes) -> Speech:
-    spans, ratio, duration = _speech_detector().analyze_webm(data)
-    return Speech([(float(s), float(e)) for s, e in spans], float(ratio), float(duration))
+    found = _speech_detector().analyze(data)
+    spans = [(float(span.start), float(span.end)) for span in found.spans]
+    return Speech(spans, float(found.speech_ratio), float(found.duration))
 
 
 def _maybe_float(value: Any) -> float | None:
