@@ -11,7 +11,8 @@ Angles are measured against the line from the camera to the face, not against th
 optical axis: a face at the edge of the picture that looks straight at the camera reads as
 frontal. Signs, as the viewer sees the picture: yaw > 0 when the face turns toward the
 picture's left (the person's own right), pitch > 0 when the face tilts down, roll > 0 when the
-head leans clockwise.
+head leans clockwise. The three compose as R = Rz(roll) Ry(yaw) Rx(pitch), the order
+``cv2.RQDecomp3x3`` decomposes into.
 """
 
 from __future__ import annotations
