@@ -74,7 +74,8 @@ def test_snapshots_become_spans_across_frames(app_client: TestClient) -> None:
     found = run_db(app_client, lambda db: session_events(db, session_id))
     spans = [(e.type, e.occurred_at.strftime("%H:%M:%S"), e.duration_seconds) for e in found]
     assert spans == [("NO_FACE", "10:00:10", 10.0), ("MULTIPLE_FACES", "10:00:30", 0.0)]
-    assert found[0].data is not None and found[0].data["frames"] == 2
+    assert found[0].data is not None
+    assert found[0].data["frames"] == 2
     rows = run_db(app_client, lambda db: evidence_rows(db, session_id))
     assert {r.analysis_state for r in rows} == {AnalysisState.DONE}
     assert [r.details["vision"]["face_count"] for r in rows] == [1, 0, 2, 1, 0]

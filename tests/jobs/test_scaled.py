@@ -111,8 +111,14 @@ def start_worker(scaled: Settings) -> Iterator[object]:
 
     def start(threads: int = 1) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from vigil.cli import app; app()", "worker",
-             "--threads", str(threads)],
+            [
+                sys.executable,
+                "-c",
+                "from vigil.cli import app; app()",
+                "worker",
+                "--threads",
+                str(threads),
+            ],
             env=worker_env(scaled),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -160,7 +166,8 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(
         found = run_db(client, lambda db: session_events(db, session_id))
         # Twelve face-less frames ten seconds apart (one 20 s gap-free run): one NO_FACE span.
         assert [(e.type, e.duration_seconds) for e in found] == [("NO_FACE", 110.0)]
-        assert found[0].data is not None and found[0].data["frames"] == 12
+        assert found[0].data is not None
+        assert found[0].data["frames"] == 12
 
 
 async def _done_count(db: object) -> int:

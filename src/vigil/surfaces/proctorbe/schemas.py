@@ -127,7 +127,7 @@ class FrameAnalysisOut(BaseModel):
     yaw: float | None = Field(description="head yaw in degrees, when one face was seen")
     pitch: float | None
     events: list[EventOut] = Field(description="the events this frame produced, maybe none")
-    detected: list[str] = Field(description="their types, e.g. [\"NO_FACE\"]")
+    detected: list[str] = Field(description='their types, e.g. ["NO_FACE"]')
 
 
 class StatusOut(BaseModel):
