@@ -130,6 +130,13 @@ def main() -> None:
         ],
     }
 
+    def reference_events(frame: bytes) -> list[str]:
+        bgr = cv2.imdecode(np.frombuffer(frame, np.uint8), 1)
+        return reference.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    verdicts["reference"] = [reference_events(f) for f in one_face + no_face + two_faces]
+    verdicts = {k: [[str(e) for e in v] for v in vs] for k, vs in verdicts.items()}
+
     chunks = [assets.speech_chunk(), assets.tone_chunk()]
     sequence, streaming = SpeechDetector(), SpeechDetector(streaming=True)
 
