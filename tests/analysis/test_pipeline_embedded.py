@@ -219,3 +219,28 @@ def _ms(seconds: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(f"2026-02-19T10:00:{seconds}+00:00").timestamp() * 1000)
+
+
+def test_a_turned_head_over_time_is_one_looking_away_span(working: Settings) -> None:
+    from tests.support import analysis_assets as assets
+
+    # A single photo turns only so far (see tests/analysis/test_vision.py): a lower threshold.
+    strict = working.model_copy(update={"looking_away_yaw_degrees": 10})
+    turned = assets.jpeg(assets.turned_astronaut(30, 2.0))
+    with TestClient(create_app(strict)) as client:
+        headers = student(client)
+        session_id = 0
+        for clock, image in [
+            ("10:00:00", face_jpeg()),
+            ("10:00:05", turned),
+            ("10:00:10", turned),
+            ("10:00:15", turned),
+            ("10:00:20", face_jpeg()),
+        ]:
+            at = f"2026-02-19T{clock}Z"
+            session_id = post_snapshot(client, headers, image, at)["session_id"]
+        settle(client)
+        found = run_db(client, lambda db: session_events(db, session_id))
+    assert [(e.type, e.duration_seconds) for e in found] == [("LOOKING_AWAY", 10.0)]
+    assert found[0].data is not None
+    assert found[0].data["frames"] == 3

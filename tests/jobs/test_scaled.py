@@ -148,6 +148,17 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(
             at = f"2026-02-19T10:{n // 6:02d}:{(n % 6) * 10:02d}Z"
             session_id = post_snapshot(client, headers, no_face_jpeg(n), at)["session_id"]
         assert run_db(client, pending_count) == 12  # the server itself runs nothing
+        # Every job is now queued twice (as after an operator's requeue): harmless.
+        requeue = subprocess.run(
+            [sys.executable, "-c", "from vigil.cli import app; app()", "jobs", "requeue"],
+            env=worker_env(scaled),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert requeue.returncode == 0, requeue.stderr
+        assert "sent 12 pending jobs" in requeue.stdout
 
         first = start(threads=2)  # type: ignore[operator]
         # Kill it as soon as it has finished something, so that it holds jobs mid-flight.
