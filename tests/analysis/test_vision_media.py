@@ -47,3 +47,24 @@ def test_decode_image_gives_rgb() -> None:
     assert image.shape == (512, 512, 3)
     # Her suit is white and the background grey-pink: compare channel means, not pixels.
     assert abs(image.mean(axis=(0, 1)) - assets.astronaut().mean(axis=(0, 1))).max() < 3
+
+
+def test_declared_size_is_read_without_decoding() -> None:
+    from vigil.analysis.media import declared_image_size
+    from vigil.simulate.media import jpeg_snapshot, png_image
+
+    assert declared_image_size(assets.jpeg(assets.on_canvas(assets.astronaut()))) == (640, 480)
+    assert declared_image_size(jpeg_snapshot(320, 240)) == (320, 240)
+    assert declared_image_size(png_image(8, 6)) == (8, 6)
+    assert declared_image_size(b"\xff\xd8\xff") is None
+    assert declared_image_size(b"GIF89a") is None
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_before_decoding() -> None:
+    snapshot = assets.jpeg(assets.on_canvas(assets.astronaut()))
+    with pytest.raises(UndecodableMedia, match="640x480, over the 100000 pixel limit"):
+        decode_image(snapshot, max_pixels=100_000)
+    # A PNG header that claims 100000 x 100000 pixels is refused without being decoded.
+    huge = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + (100_000).to_bytes(4, "big") * 2 + b"\x08\x02"
+    with pytest.raises(UndecodableMedia, match="pixel limit"):
+        decode_image(huge)

@@ -19,7 +19,9 @@ __all__ = [
     "AUDIO_RATE",
     "SampledFrame",
     "UndecodableMedia",
+    "MAX_IMAGE_PIXELS",
     "decode_audio",
+    "declared_image_size",
     "decode_image",
     "sample_video_frame",
 ]
@@ -34,14 +36,57 @@ class UndecodableMedia(ValueError):
     """The bytes are not a picture, video or audio stream that this build can decode."""
 
 
-def decode_image(data: bytes) -> RgbImage:
+#: Larger pictures are refused before decoding: a small file can declare a huge picture.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def decode_image(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> RgbImage:
     """A JPEG/PNG (anything OpenCV reads) as an H x W x 3 RGB array."""
     if not data:
         raise UndecodableMedia("no image bytes")
+    size = declared_image_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise UndecodableMedia(
+            f"the picture is {size[0]}x{size[1]}, over the {max_pixels} pixel limit"
+        )
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise UndecodableMedia("not an image OpenCV can decode")
     return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xDA)})
+
+
+def declared_image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header or a PNG's IHDR, without decoding; None for
+    other or truncated data."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker in _JPEG_SOF:
+            header = data[position + 5 : position + 9]
+            if len(header) < 4:
+                return None
+            return int.from_bytes(header[2:4], "big"), int.from_bytes(header[0:2], "big")
+        if marker == 0xDA or length < 2:  # image data before any frame header
+            return None
+        position += 2 + length
+    return None
 
 
 @dataclass(frozen=True)
