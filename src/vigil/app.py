@@ -43,16 +43,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # garbage collector's full passes, which otherwise show up as tail latency.
         gc.collect()
         gc.freeze()
-        await start_embedded_workers(runtime)
+        requeue = start_embedded_workers(runtime)
         sweeper = asyncio.create_task(
             sweep_forever(runtime.sessionmaker, settings.data_dir, settings.attempt_sweep_seconds)
         )
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, requeue):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await runtime.close()
 
     app = FastAPI(

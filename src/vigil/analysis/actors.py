@@ -149,14 +149,30 @@ class JobRunner:
         self.runtime.jobs.send_later(job, delay)
 
 
-async def start_embedded_workers(runtime: Runtime) -> int | None:
-    """In a server without VIGIL_QUEUE_URL: start the job threads, then send every pending
-    row (what a previous run left). Returns how many were sent, None if no threads run."""
+def start_embedded_workers(runtime: Runtime) -> asyncio.Task[int] | None:
+    """In a server without VIGIL_QUEUE_URL: start the job threads, and in the background
+    send every pending row (what a previous run left). None if no threads run."""
     queue = runtime.jobs
     if not isinstance(queue, ThreadQueue) or queue.thread_count == 0:
         return None
     queue.start(JobRunner(runtime, LoopBridge(asyncio.get_running_loop())))
-    sent = await requeue_pending(runtime.sessionmaker, queue)
-    if sent:
-        log.info("sent pending analysis jobs again", count=sent)
-    return sent
+    return asyncio.create_task(requeue_when_possible(runtime.sessionmaker, queue))
+
+
+async def requeue_when_possible(
+    sessionmaker: async_sessionmaker[AsyncSession], queue: JobQueue, retry_seconds: float = 5
+) -> int:
+    """The start-up requeue, tried again while the database is unreachable: a server starts
+    (and answers /healthz with 503) even when it cannot read its work yet."""
+    while True:
+        try:
+            sent = await requeue_pending(sessionmaker, queue)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not read pending analysis jobs; retrying", error=str(exc))
+            await asyncio.sleep(retry_seconds)
+            continue
+        if sent:
+            log.info("sent pending analysis jobs again", count=sent)
+        return sent

@@ -14,7 +14,7 @@ from types import FrameType
 import dramatiq
 import structlog
 
-from vigil.analysis.actors import JobRunner, requeue_pending
+from vigil.analysis.actors import JobRunner, requeue_when_possible
 from vigil.core.evidence.jobs import ACTORS
 from vigil.jobs.bridge import LoopBridge
 from vigil.jobs.rabbitmq import DramatiqQueue
@@ -39,7 +39,7 @@ def run_worker(settings: Settings, threads: int, *, requeue: bool) -> None:
             raise RuntimeError("vigil worker needs VIGIL_QUEUE_URL")
         queue.declare_actors(ACTORS, JobRunner(runtime, bridge))
         if requeue:
-            sent = bridge.call(lambda: requeue_pending(runtime.sessionmaker, queue))
+            sent = bridge.call(lambda: requeue_when_possible(runtime.sessionmaker, queue))
             log.info("sent pending analysis jobs", count=sent)
         worker = dramatiq.Worker(queue.broker, worker_threads=threads)
         worker.start()
