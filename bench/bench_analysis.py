@@ -1,7 +1,7 @@
 """Analysis throughput on one core: snapshots per second and 15 s audio chunks per second.
 
 Vision: 640x480 JPEG snapshots made from scikit-image's astronaut photo (frontal, rolled 30
-degrees, turned 30 degrees by tests/support/analysis_assets.py), each decoded and analysed
+degrees, turned 20 degrees by tests/support/analysis_assets.py), each decoded and analysed
 end to end. Vigil's FaceAnalyzer is measured side by side, in the same run and on the same
 bytes, with the reference ProctorBE's configuration (tests/support/reference_proctorbe.py:
 short-range face detection, then a tracking face mesh with refined landmarks on the whole
@@ -86,7 +86,7 @@ def main() -> None:
     one_face = [
         snapshot(assets.astronaut()),
         snapshot(assets.rolled_astronaut(30)),
-        snapshot(assets.turned_astronaut(30, 2.0)),
+        snapshot(assets.turned_astronaut(20)),
     ]
     no_face = [snapshot(assets.coffee())]
     two_faces = [assets.jpeg(cv2.resize(assets.two_astronauts(), (640, 320)), quality=85)]

@@ -77,7 +77,7 @@ def rolled_astronaut(degrees: float) -> Image:
 
 
 @lru_cache(maxsize=4)
-def turned_astronaut(degrees: float, depth_gain: float = 2.5) -> Image:
+def turned_astronaut(degrees: float, depth_gain: float = 1.5) -> Image:
     """The astronaut's face turned about the vertical axis by a 3D-aware warp.
 
     One photo has no back of the head, so a true head turn cannot be rendered. This is the
@@ -86,7 +86,9 @@ def turned_astronaut(degrees: float, depth_gain: float = 2.5) -> Image:
     ``depth_gain``, because the mesh's depths are flatter than a real face's), and the picture
     is warped piecewise-affinely so each landmark lands where the rotation projects it. The
     frame around the face stays still. Positive degrees move the nose toward the picture's
-    left, as when the person turns to their right.
+    left, as when the person turns to their right. Up to about 25 degrees the measured yaw
+    follows the turn (10 -> ~10, 20 -> ~18); further, the warp tears the face and the measure
+    saturates near 20.
     """
     import mediapipe as mp
     from skimage.transform import PiecewiseAffineTransform, warp
