@@ -230,11 +230,11 @@ class FaceAnalyzer:
     """MediaPipe face detection + face mesh on one thread's behalf.
 
     Not thread-safe (MediaPipe graphs keep per-call state): create one per worker thread and
-    reuse it; creating one costs about 50 ms. ``close()`` (or a ``with`` block) frees the
-    graphs.
+    reuse it; building one takes about 25 ms (after mediapipe's first import). ``close()``
+    (or a ``with`` block) frees the graphs.
 
     Work per frame: the picture is shrunk so its longer side is at most ``max_side`` pixels
-    (the short-range detector sees 128x128 anyway); the face mesh runs only when exactly one
+    (the full-range detector sees 192x192 anyway); the face mesh runs only when exactly one
     face is found, on a crop around it (landmarks are mapped back to the full picture for the
     pose). The mesh runs in static-image mode: frames from different sessions share an
     analyzer, so nothing is tracked from one frame to the next.
