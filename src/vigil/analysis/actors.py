@@ -103,6 +103,14 @@ class JobRunner:
 
     async def _claim(self, job: Job) -> int | None:
         """The attempt number this run is, or None when there is nothing to do."""
+        async with self.runtime.reader() as reader:
+            # Most duplicates (a frame judged in its request, a row queued twice) end here,
+            # without taking the (SQLite) write lock.
+            state = await reader.scalar(
+                select(Evidence.analysis_state).where(Evidence.id == job.evidence_id)
+            )
+        if state is not AnalysisState.PENDING:
+            return None
         async with views.unit_of_work(self.runtime.sessionmaker) as db:
             row = await db.get(Evidence, job.evidence_id, with_for_update=True)
             if row is None or row.analysis_state is not AnalysisState.PENDING:

@@ -10,7 +10,6 @@ stored once.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Sequence
 
 import dramatiq
@@ -47,7 +46,6 @@ def create_broker(url: str) -> RabbitmqBroker:
 class DramatiqQueue:
     def __init__(self, url: str) -> None:
         self.broker = create_broker(url)
-        self._lock = threading.Lock()
 
     def _message(self, job: Job) -> dramatiq.Message[None]:
         return dramatiq.Message(
@@ -59,11 +57,9 @@ class DramatiqQueue:
         )
 
     def _enqueue(self, jobs: Sequence[Job], delay_ms: int | None = None) -> None:
-        # pika connections are per thread in Dramatiq's broker; the lock only keeps two
-        # threads of this process from declaring the queue at the same time.
-        with self._lock:
-            for job in jobs:
-                self.broker.enqueue(self._message(job), delay=delay_ms)
+        # Dramatiq's broker keeps one pika connection per thread: callers may be many.
+        for job in jobs:
+            self.broker.enqueue(self._message(job), delay=delay_ms)
 
     async def send(self, jobs: Sequence[Job]) -> None:
         await asyncio.to_thread(self._enqueue, jobs)
