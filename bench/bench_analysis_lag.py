@@ -205,6 +205,7 @@ def run_once(students: int, duration: float, cpu: int, images: list[bytes], audi
                             http,
                             n,
                             database,
+                            tokens[n],
                             images,
                             audio,
                             duration,
