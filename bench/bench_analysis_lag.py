@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, wait_ready  # noqa: E402
+from common import cpu_seconds, free_port, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -190,6 +190,7 @@ def run_once(students: int, duration: float, cpu: int, images: list[bytes], audi
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     errors: list[str] = []
+    sending: list[float] = []  # when sending started, and the worker's CPU seconds then
     try:
         wait_ready(url)
 
@@ -199,6 +200,7 @@ def run_once(students: int, duration: float, cpu: int, images: list[bytes], audi
                 tokens = await asyncio.gather(
                     *(sign_up(http, n, database, gate) for n in range(students))
                 )
+                sending.extend([time.monotonic(), cpu_seconds(worker.pid)])
                 await asyncio.gather(
                     *(
                         student(
@@ -217,6 +219,8 @@ def run_once(students: int, duration: float, cpu: int, images: list[bytes], audi
                 )
 
         asyncio.run(drive())
+        sending_seconds = time.monotonic() - sending[0]
+        worker_cpu = cpu_seconds(worker.pid) - sending[1]
         backlog_at_end = sql(
             database, "SELECT count(*) FROM evidence WHERE analysis_state = 'pending'"
         )[0][0]
@@ -245,6 +249,8 @@ def run_once(students: int, duration: float, cpu: int, images: list[bytes], audi
         "failed": sum(1 for row in rows if row[2] == "failed"),
         "errors": len(errors),
         "backlog_at_end_of_sending": backlog_at_end,
+        # CPU the worker used while the students sent, over that wall time: its core's load.
+        "worker_core_busy": round(worker_cpu / sending_seconds, 2),
         "lag_p50_s": round(statistics.median(lags), 2) if lags else None,
         "lag_p95_s": round(lags[int(0.95 * (len(lags) - 1))], 2) if lags else None,
         "lag_max_s": round(lags[-1], 2) if lags else None,
