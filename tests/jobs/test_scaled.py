@@ -190,3 +190,23 @@ async def _done_count(db: object) -> int:
         )
         or 0
     )
+
+
+def test_retries_go_through_rabbitmq_then_the_row_fails_with_its_reason(
+    scaled: Settings, start_worker: object
+) -> None:
+    start = start_worker  # type: ignore[assignment]
+    with TestClient(create_app(scaled)) as client:
+        create_user(client, "ana@uni.edu", Role.STUDENT)
+        headers = login(client, "ana@uni.edu")
+        posted = post_snapshot(client, headers, no_face_jpeg(), "2026-02-19T10:00:00Z")
+        # The blob store loses the picture: every run fails, and is retried after a delay
+        # (a RabbitMQ delayed message) until the attempts are used up.
+        for blob in Path(scaled.data_dir, "blobs").rglob("*.jpg"):
+            blob.unlink()
+        start(threads=1)  # type: ignore[operator]
+        wait_until_analysed(lambda: run_db(client, pending_count), patience=240)
+        rows = run_db(client, lambda db: evidence_rows(db, posted["session_id"]))
+    assert [r.analysis_state for r in rows] == [AnalysisState.FAILED]
+    assert rows[0].analysis_attempts == 6  # the first run and VIGIL_ANALYSIS_MAX_RETRIES=5
+    assert rows[0].analysis_error
