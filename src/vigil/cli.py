@@ -35,6 +35,7 @@ def serve(
     """Serve every contract over HTTP."""
     import uvicorn
 
+    _rebuild_attempt_files()
     uvicorn.run(
         "vigil.app:create_app",
         factory=True,
@@ -44,6 +45,21 @@ def serve(
         access_log=False,
         proxy_headers=False,
     )
+
+
+def _rebuild_attempt_files() -> None:
+    """Once, before any worker: the attempt files catch up with the database after a crash
+    (they are written without fsync, storage/views.py)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from vigil.core.attempts.jobs import rebuild_views
+
+    try:
+        _run_with_runtime(
+            lambda runtime: rebuild_views(runtime.sessionmaker, runtime.settings.data_dir)
+        )
+    except DBAPIError:
+        console.print("[yellow]the database is not migrated yet: run `vigil migrate`[/yellow]")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
+from vigil.core.attempts.links import link_active_attempt
 from vigil.core.errors import NotFound, PermissionDenied
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.exams.models import Exam
@@ -57,6 +58,7 @@ async def start_exam_session(
     )
     db.add(session)
     await db.flush()
+    await link_active_attempt(db, session)
     return session
 
 
@@ -102,6 +104,7 @@ async def start_external_session(
         return await start_external_session(
             db, candidate, external_id, exam_ref=exam_ref, source=source
         )
+    await link_active_attempt(db, session)
     return session
 
 
