@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     libvirt_vcpus: int = Field(default=2, gt=0)
     libvirt_vnc_listen: str = "127.0.0.1"
     libvirt_vnc_host: str | None = None
+    libvirt_domain_type: str = "kvm"
 
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"

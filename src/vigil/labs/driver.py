@@ -91,7 +91,9 @@ class NoHypervisorDriver:
 def driver_from_settings(settings: Settings) -> LabDriver:
     """The driver `VIGIL_LABS_DRIVER` names; libvirt is imported only when chosen."""
     if settings.labs_driver == "libvirt":
-        raise LabsError("the libvirt driver is being built")  # replaced in the next commit
+        from vigil.labs.libvirt_driver import LibvirtDriver
+
+        return LibvirtDriver.from_settings(settings)
     if settings.labs_driver == "script":
         from vigil.labs.script_driver import ScriptDriver
 
