@@ -56,6 +56,12 @@ class Settings(BaseSettings):
 
     attempt_sweep_seconds: float = Field(default=15, gt=0)
 
+    # ExamManager's VM jobs (docs/exammanager.md).
+    exammanager_vm_poll_seconds: float = Field(default=30, gt=0)
+    exammanager_vm_loading_poll_seconds: float = Field(default=2, gt=0)
+    exammanager_vm_start_timeout_seconds: float = Field(default=600, gt=0)
+    exammanager_check_timeout_seconds: float = Field(default=300, gt=0)
+
     # Practical-task VMs (docs/labs.md).
     labs_driver: Literal["none", "libvirt", "script"] = "none"
     labs_timeout_seconds: float = Field(default=60, gt=0)
