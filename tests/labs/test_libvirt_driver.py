@@ -16,11 +16,15 @@ from typing import Any
 import pytest
 
 from tests.labs.conftest import write_qcow2_header
+from tests.support.required import skip_or_fail
 from vigil.labs.driver import LabsError, VmNotFound, VmState, driver_from_settings
 from vigil.labs.libvirt_driver import POOL_NAME, LibvirtDriver
 from vigil.settings import Settings
 
-libvirt = pytest.importorskip("libvirt")
+try:
+    import libvirt
+except ImportError:  # the [labs] extra is not installed
+    libvirt = None
 
 pytestmark = pytest.mark.anyio
 
@@ -40,6 +44,12 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
         "libvirt_vcpus": 1,
     }
     return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(autouse=True)
+def needs_libvirt() -> None:
+    if libvirt is None:
+        skip_or_fail("libvirt-python is not installed (pip install 'vigil[labs]')")
 
 
 @pytest.fixture
@@ -191,6 +201,23 @@ async def test_libvirt_calls_run_off_the_event_loop(tmp_path: Path, images: Path
         labs.close()
     assert threads
     assert threading.get_ident() not in threads
+
+
+async def test_a_stalled_hypervisor_call_is_a_clear_error(tmp_path: Path, images: Path) -> None:
+    release = threading.Event()
+
+    class Stalled(LibvirtDriver):
+        def _status(self, name: str) -> Any:
+            release.wait(30)  # a libvirtd that stopped answering
+            return super()._status(name)
+
+    labs = Stalled.from_settings(settings(tmp_path, labs_timeout_seconds=0.2))
+    try:
+        with pytest.raises(LabsError, match=r"^the hypervisor did not answer within 0.2 s$"):
+            await labs.status("vigil-lab-0")
+    finally:
+        release.set()
+        labs.close()
 
 
 async def test_check_needs_a_checker_command(labs: LibvirtDriver) -> None:

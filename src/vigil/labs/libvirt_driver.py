@@ -47,6 +47,7 @@ class LibvirtDriver:
         vnc_listen: str,
         vnc_host: str,
         domain_type: str = "kvm",
+        timeout_seconds: float = 60,
     ) -> None:
         try:
             import libvirt
@@ -64,6 +65,7 @@ class LibvirtDriver:
         self.vnc_listen = vnc_listen
         self.vnc_host = vnc_host
         self.domain_type = domain_type
+        self.timeout_seconds = timeout_seconds
         self._connection: Any = None
         self._connect_lock = threading.Lock()
         # libvirt's default handler prints every error to stderr; ours are raised and logged.
@@ -83,6 +85,7 @@ class LibvirtDriver:
             vnc_listen=settings.libvirt_vnc_listen,
             vnc_host=settings.resolved_libvirt_vnc_host,
             domain_type=settings.libvirt_domain_type,
+            timeout_seconds=settings.labs_timeout_seconds,
         )
 
     async def create_instance(self, image_id: str) -> VmInfo:
@@ -227,7 +230,17 @@ class LibvirtDriver:
         return LabsError(f"the hypervisor could not {doing}")
 
     async def _blocking(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(function, *args)
+        """Run a libvirt step in a thread; past the time-out the caller hears so and moves on.
+
+        The thread itself cannot be interrupted: it finishes (or fails) in the background,
+        and the VM poller sees the outcome on its next round.
+        """
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(function, *args), self.timeout_seconds)
+        except TimeoutError:
+            raise LabsError(
+                f"the hypervisor did not answer within {self.timeout_seconds:g} s"
+            ) from None
 
     def _base_image(self, image_id: str) -> Path:
         image = self.image_dir / f"{image_id}.qcow2"
