@@ -8,7 +8,8 @@ An exam attempt is its taker's alone: nobody else reads or writes it through the
 
 ExamManager (practical tasks, where teachers appear as admins):
 - an admin creates, changes and deletes accounts; a teacher or admin reads every user and
-  manages groups, tasks and who holds which task;
+  manages groups, tasks and who holds which task; only an admin gives a task a checker
+  command, since it runs on the server;
 - anybody reads their own account and tasks, and changes their own names and password
   (not their login or role);
 - a student's virtual machines and task checks are theirs alone: not even an admin starts,
@@ -37,6 +38,7 @@ class Action(StrEnum):
     READ_USERS = "read other users"
     MANAGE_GROUPS = "manage groups"
     MANAGE_TASKS = "manage tasks"
+    SET_TASK_CHECKER = "give a task a checker command (it runs on the server)"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ _STAFF_ACTIONS = {
         Action.READ_USERS,
         Action.MANAGE_GROUPS,
         Action.MANAGE_TASKS,
+        Action.SET_TASK_CHECKER,
     },
     Role.TEACHER: {
         Action.MANAGE_EXAMS,

@@ -8,7 +8,7 @@ import uuid as uuid_module
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ScalarSelect, Select, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -48,7 +48,7 @@ class UserFilter:
     roles: Sequence[Role] = ()
 
 
-def _live_users() -> select:  # type: ignore[type-arg]
+def _live_users() -> Select[User]:
     return (
         select(User)
         .where(User.erased_at.is_(None))
@@ -278,7 +278,7 @@ class GroupFilter:
     count: int | None = None
 
 
-def _student_count() -> select:  # type: ignore[type-arg]
+def _student_count() -> ScalarSelect[int]:
     return (
         select(func.count())
         .select_from(group_members)
@@ -312,7 +312,12 @@ async def find_group(db: AsyncSession, group_id: uuid_module.UUID, field: str = 
 
 
 async def student_count(db: AsyncSession, group: Group) -> int:
-    count = await db.scalar(select(_student_count()).where(Group.id == group.id))
+    count = await db.scalar(
+        select(func.count())
+        .select_from(group_members)
+        .join(User, User.id == group_members.c.user_id)
+        .where(group_members.c.group_id == group.id, User.erased_at.is_(None))
+    )
     return int(count or 0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ def _csv_rows(path: Path) -> list[SheetRow]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(first_line, ",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(text.splitlines(keepends=True), dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     rows: list[SheetRow] = []
     try:
         line = 1

@@ -29,6 +29,7 @@ from vigil.core.tasks.secrets import unwrap_password, wrap_password
 from vigil.core.tasks.statuses import TaskStatus, VmStatus, task_transition
 from vigil.labs.checker import run_task_checker
 from vigil.labs.driver import CheckResult, LabDriver, LabsError, VmInfo, VmNotFound, VmState
+from vigil.settings import Settings
 from vigil.storage import views
 from vigil.storage.db import utcnow
 
@@ -44,6 +45,15 @@ class LabTimings:
     loading_poll_seconds: float  # how often a starting machine is asked if it is up
     start_timeout_seconds: float  # a machine not up by then is killed
     check_timeout_seconds: float  # a checker command running longer is stopped
+
+
+def timings_from(settings: Settings) -> LabTimings:
+    return LabTimings(
+        poll_seconds=settings.exammanager_vm_poll_seconds,
+        loading_poll_seconds=settings.exammanager_vm_loading_poll_seconds,
+        start_timeout_seconds=settings.exammanager_vm_start_timeout_seconds,
+        check_timeout_seconds=settings.exammanager_check_timeout_seconds,
+    )
 
 
 class LabJobs:
@@ -331,7 +341,7 @@ class LabJobs:
             ).all()
         vanished = 0
         for vm_row_id, vm_id, pending in rows:
-            if vm_row_id in self._busy:
+            if vm_row_id in self._busy or vm_id is None:
                 continue
             if pending is VmAction.STOP:
                 self.stop_vm(vm_row_id)

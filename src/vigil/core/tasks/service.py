@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -43,7 +43,7 @@ class ImageSpec:
 # --- tasks ------------------------------------------------------------------------------
 
 
-def _with_images() -> select:  # type: ignore[type-arg]
+def _with_images() -> Select[Task]:
     return select(Task).options(selectinload(Task.images))
 
 
@@ -155,7 +155,7 @@ async def holders(db: AsyncSession, task: Task) -> list[User]:
 # --- personal tasks ---------------------------------------------------------------------
 
 
-def _personal() -> select:  # type: ignore[type-arg]
+def _personal() -> Select[PersonalTask]:
     return select(PersonalTask).options(selectinload(PersonalTask.task).selectinload(Task.images))
 
 

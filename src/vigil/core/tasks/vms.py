@@ -79,7 +79,7 @@ async def request_start(
     vm.status = vm_transition(VmStatus(vm.status or VmStatus.KILLED), VmStatus.LOADING)
     vm.pending = VmAction.START
     vm.driver = driver
-    vm.driver_vm_id = vm.address = vm.port = vm.password_wrapped = vm.message = None  # type: ignore[assignment]
+    vm.driver_vm_id = vm.address = vm.port = vm.password_wrapped = vm.message = None
     vm.updated_at = utcnow()
     await db.flush()
     return vm, True
