@@ -153,6 +153,7 @@ def test_users_filters_as_body_query_and_post(
     }
     assert names(client.get("/users", params={"lastName": "СМИР"}, headers=h)) == {"Смирнова"}
     assert names(client.post("/users", json={"firstName": "анн"}, headers=h)) == {"Смирнова"}
+
     def ids(answer: object) -> list[str]:
         return [u["id"] for u in ok(answer, "UsersDataResponse")["users"]]
 

@@ -75,17 +75,17 @@ class LabJobs:
     def hypervisor(self) -> bool:
         return self.driver.name != "none"
 
-    # --- asking for work ---------------------------------------------------------------
+    # --- asking for work (async: FastAPI runs a plain function in a thread) ------------
 
-    def start_vm(self, vm_row_id: int) -> None:
+    async def start_vm(self, vm_row_id: int) -> None:
         self._spawn(vm_row_id, self._start(vm_row_id), "labs.start_vm")
 
-    def stop_vm(self, vm_row_id: int) -> None:
+    async def stop_vm(self, vm_row_id: int) -> None:
         if vm_row_id in self._busy:
             return  # the job at work on it sees `pending=stop` at its next step
         self._spawn(vm_row_id, self._stop(vm_row_id), "labs.stop_vm")
 
-    def check_task(self, personal_task_id: int) -> None:
+    async def check_task(self, personal_task_id: int) -> None:
         self._spawn(None, self._check(personal_task_id), "labs.check_task")
 
     def _spawn(self, vm_row_id: int | None, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -318,11 +318,11 @@ class LabJobs:
                 "resuming lab jobs", starts=len(starting), stops=len(stopping), checks=len(checking)
             )
         for vm_row_id in starting:
-            self.start_vm(vm_row_id)
+            await self.start_vm(vm_row_id)
         for vm_row_id in stopping:
-            self.stop_vm(vm_row_id)
+            await self.stop_vm(vm_row_id)
         for personal_id in checking:
-            self.check_task(personal_id)
+            await self.check_task(personal_id)
 
     async def poll_once(self) -> int:
         """Mark running machines that vanished KILLED; retry stops. The number marked."""
@@ -344,7 +344,7 @@ class LabJobs:
             if vm_row_id in self._busy or vm_id is None:
                 continue
             if pending is VmAction.STOP:
-                self.stop_vm(vm_row_id)
+                await self.stop_vm(vm_row_id)
                 continue
             try:
                 state = (await self.driver.status(vm_id)).state
