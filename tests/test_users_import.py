@@ -248,6 +248,18 @@ def test_semicolon_csv_from_a_european_excel(
     assert (user.first_name, user.last_name, user.role) == ("Ян", "Ли", Role.STUDENT)
 
 
+def test_quoted_cells_and_lines_after_a_multi_line_cell(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text(
+        'login,first_name,role\na1,"Smith, Jr.",student\na2,"two\nlines",student\na3,Ann,pope\n'
+    )
+    result = invoke("users", "import", str(path))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        "  line 5: unknown role 'pope': use admin, teacher, student, 0 or 1"
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "error"),
     [
