@@ -28,6 +28,11 @@ def main(argv: list[str]) -> int:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         (state / "child.pid").write_text(str(child.pid))
         time.sleep(600)
+    if mode == "background-vm":  # starts the VM in the background, which keeps stdout open
+        vm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        (state / "child.pid").write_text(str(vm.pid))
+        print(json.dumps({"vmid": f"bg-{vm.pid}", "status": 1}))
+        return 0
     if mode == "garbage":
         print("Traceback (most recent call last): <html>oops")
         return 0

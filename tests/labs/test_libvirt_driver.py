@@ -220,6 +220,30 @@ async def test_a_stalled_hypervisor_call_is_a_clear_error(tmp_path: Path, images
         labs.close()
 
 
+async def test_a_start_that_outlives_its_caller_is_undone(
+    tmp_path: Path, images: Path, host: Any
+) -> None:
+    release = threading.Event()
+
+    class SlowStart(LibvirtDriver):
+        def _call(self, doing: str, method: Any, *args: Any) -> Any:
+            if doing == "start the VM":
+                release.wait(30)  # qemu taking its time
+            return super()._call(doing, method, *args)
+
+    labs = SlowStart.from_settings(settings(tmp_path, labs_timeout_seconds=0.2))
+    try:
+        with pytest.raises(LabsError, match="did not answer within 0.2 s"):
+            await labs.create_instance("debian-12")
+        release.set()
+        labs._executor.shutdown(wait=True)  # let the start finish in the background
+        assert [d.name() for d in host.listAllDomains()] == ["test"]
+        assert host.storagePoolLookupByName(POOL_NAME).listVolumes() == []
+    finally:
+        release.set()
+        labs.close()
+
+
 async def test_check_needs_a_checker_command(labs: LibvirtDriver) -> None:
     with pytest.raises(LabsError, match="no checker command"):
         await labs.check("vigil-lab-0", "t", "p")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,6 +80,19 @@ async def test_a_hang_kills_the_whole_process_group(control_program: Program) ->
         await labs.status("vm-1")
     child = int((control_program("normal").parent / "vms" / "child.pid").read_text())
     assert not _alive(child)
+
+
+async def test_a_vm_left_running_in_the_background_is_not_waited_for_or_killed(
+    control_program: Program,
+) -> None:
+    labs = driver(control_program("background-vm"), timeout=60)
+    vm = await labs.create_instance("img")
+    child = int((control_program("normal").parent / "vms" / "child.pid").read_text())
+    try:
+        assert vm.vm_id == f"bg-{child}"
+        assert _alive(child)
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

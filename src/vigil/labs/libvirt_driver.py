@@ -8,11 +8,13 @@ kill: destroy, undefine, delete the overlay. libvirt calls block, so each runs i
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from xml.sax.saxutils import quoteattr
@@ -31,6 +33,16 @@ T = TypeVar("T")
 DOMAIN_PREFIX = "vigil-lab-"
 POOL_NAME = "vigil-lab-overlays"
 VNC_PASSWORD_LENGTH = 8  # the VNC protocol uses only the first 8 characters
+LIBVIRT_THREADS = 4  # libvirt calls in flight at once, per process
+
+
+class _Abandoned(Exception):
+    """The caller stopped waiting for this VM."""
+
+
+def _still_wanted(abandoned: threading.Event) -> None:
+    if abandoned.is_set():
+        raise _Abandoned
 
 
 class LibvirtDriver:
@@ -67,6 +79,7 @@ class LibvirtDriver:
         self.domain_type = domain_type
         self.timeout_seconds = timeout_seconds
         self._connection: Any = None
+        self._executor = ThreadPoolExecutor(LIBVIRT_THREADS, thread_name_prefix="vigil-libvirt")
         self._connect_lock = threading.Lock()
         # libvirt's default handler prints every error to stderr; ours are raised and logged.
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -89,7 +102,15 @@ class LibvirtDriver:
         )
 
     async def create_instance(self, image_id: str) -> VmInfo:
-        return await self._blocking(self._create, check_id(image_id, "VM image id"))
+        check_id(image_id, "VM image id")
+        # Set when the caller stops waiting: the thread then undoes what it made, so a
+        # start that outlives its time-out leaves no VM that nobody knows the id of.
+        abandoned = threading.Event()
+        try:
+            return await self._blocking(self._create, image_id, abandoned)
+        except BaseException:
+            abandoned.set()
+            raise
 
     async def status(self, vm_id: str) -> VmInfo:
         return await self._blocking(self._status, self._domain_name(vm_id))
@@ -111,7 +132,7 @@ class LibvirtDriver:
 
     # --- blocking parts, each run in a worker thread ---
 
-    def _create(self, image_id: str) -> VmInfo:
+    def _create(self, image_id: str, abandoned: threading.Event) -> VmInfo:
         image = self._base_image(image_id)
         try:
             capacity = virtual_size(image)
@@ -123,22 +144,37 @@ class LibvirtDriver:
         volume = self._call(
             "create the VM's disk", pool.createXML, _overlay_xml(name, image, capacity), 0
         )
+        domain = None
         try:
+            _still_wanted(abandoned)
             domain = self._call(
                 "define the VM",
                 self._conn().defineXML,
                 self._domain_xml(name, volume.path(), password),
             )
-            try:
-                self._call("start the VM", domain.create)
-            except LabsError:
-                self._quietly(domain.undefine)
-                raise
-        except LabsError:
-            self._quietly(volume.delete, 0)
+            _still_wanted(abandoned)
+            self._call("start the VM", domain.create)
+            _still_wanted(abandoned)
+        except (LabsError, _Abandoned) as error:
+            self._undo(domain, volume)
+            if isinstance(error, _Abandoned):
+                log.warning("lab VM start finished after its caller gave up: undone", vm_id=name)
             raise
         log.info("lab VM started", vm_id=name, image_id=image.stem)
         return self._info(domain)
+
+    def _undo(self, domain: Any, volume: Any) -> None:
+        if domain is not None:
+            if self._is_active(domain):
+                self._quietly(domain.destroy)
+            self._quietly(domain.undefine)
+        self._quietly(volume.delete, 0)
+
+    def _is_active(self, domain: Any) -> bool:
+        try:
+            return bool(domain.isActive())
+        except self._libvirt.libvirtError:
+            return False
 
     def _status(self, name: str) -> VmInfo:
         return self._info(self._lookup(name))
@@ -230,13 +266,19 @@ class LibvirtDriver:
         return LabsError(f"the hypervisor could not {doing}")
 
     async def _blocking(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a libvirt step in a thread; past the time-out the caller hears so and moves on.
+        """Run a libvirt step in one of the driver's threads; past the time-out the caller
+        hears so and moves on.
 
-        The thread itself cannot be interrupted: it finishes (or fails) in the background,
-        and the VM poller sees the outcome on its next round.
+        Own threads, not asyncio's default pool: a stalled hypervisor then cannot hold
+        the threads that password hashing and file writes need. A step still queued when
+        its caller gives up never runs; a running one cannot be interrupted and finishes
+        in the background.
         """
+        call = asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(function, *args)
+        )
         try:
-            return await asyncio.wait_for(asyncio.to_thread(function, *args), self.timeout_seconds)
+            return await asyncio.wait_for(call, self.timeout_seconds)
         except TimeoutError:
             raise LabsError(
                 f"the hypervisor did not answer within {self.timeout_seconds:g} s"
