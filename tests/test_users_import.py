@@ -166,11 +166,13 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(
         ["wizard", "", "wizard", "G1", ""],  # line 7: no such role
         ["bad mail", "", "2", "G1", "not-an-email"],  # line 8: three problems
         ["good2", "", "admin", "G2", ""],  # line 9
+        ["good3", "", "", "", "", "stray"],  # line 10: a cell with no column
+        ["wizard", "", "student", "G1", "good1@uni.edu"],  # line 11: repeats line 7's login
     ]
     result = invoke("users", "import", str(write_csv(tmp_path / "bad.csv", rows)))
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert "error: 6 lines with problems: nothing was imported" in lines[0]
+    assert "error: 8 lines with problems: nothing was imported" in lines[0]
     assert [line.strip() for line in lines[1:]] == [
         "line 3: login is missing",
         "line 4: login 'good1' is already on line 2",
@@ -180,6 +182,8 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(
         "line 8: login 'bad mail' has spaces or control characters",
         "line 8: unknown role '2': use admin, teacher, student, 0 or 1",
         "line 8: email 'not-an-email' is not valid: An email address must have an @-sign.",
+        "line 10: has values in column(s) 6, which have no header",
+        "line 11: login 'wizard' is already on line 7",
     ]
     assert "short," not in result.output  # a bad password is never echoed
     assert set(users_in(database_url)) == {"already"}

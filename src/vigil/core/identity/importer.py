@@ -117,28 +117,27 @@ def check_rows(
 ) -> tuple[list[Enrolment], list[RowProblem]]:
     """Every row's problems, and the rows that have none, as enrolments to make."""
     columns, problems = _columns(header)
+    headed = {index for index, title in enumerate(header.cells) if title}
     enrolments: list[Enrolment] = []
-    first_line: dict[str, int] = {}
-    first_email_line: dict[str, int] = {}
+    login_lines: dict[str, int] = {}
+    email_lines: dict[str, int] = {}
     for row in rows:
         values = {name: row.cells[i] if i < len(row.cells) else "" for name, i in columns.items()}
-        extra = [cell for i, cell in enumerate(row.cells) if i >= len(header.cells) and cell]
-        row_problems = [f"has {len(extra)} cell(s) right of the last column"] if extra else []
+        row_problems: list[str] = []
+        stray = [str(i + 1) for i, cell in enumerate(row.cells) if cell and i not in headed]
+        if stray:
+            row_problems.append(f"has values in column(s) {', '.join(stray)}, which have no header")
         enrolment = _check_row(row.line, values, row_problems)
-        if enrolment is not None and enrolment.login in first_line:
-            row_problems.append(
-                f"login {enrolment.login!r} is already on line {first_line[enrolment.login]}"
-            )
-        if enrolment is not None and enrolment.email and enrolment.email in first_email_line:
-            row_problems.append(
-                f"email {enrolment.email!r} is already on line {first_email_line[enrolment.email]}"
-            )
-        if enrolment is not None:
-            first_line.setdefault(enrolment.login, row.line)
-            if enrolment.email:
-                first_email_line.setdefault(enrolment.email, row.line)
+        for value, lines, what in (
+            (enrolment.login, login_lines, "login"),
+            (enrolment.email, email_lines, "email"),
+        ):
+            if value and value in lines:
+                row_problems.append(f"{what} {value!r} is already on line {lines[value]}")
+            elif value:
+                lines[value] = row.line
         problems += [RowProblem(row.line, message) for message in row_problems]
-        if enrolment is not None and not row_problems:
+        if not row_problems:
             enrolments.append(enrolment)
     return enrolments, problems
 
@@ -169,7 +168,8 @@ def _columns(header: SheetRow) -> tuple[dict[str, int], list[RowProblem]]:
     return columns, problems
 
 
-def _check_row(line: int, values: dict[str, str], problems: list[str]) -> Enrolment | None:
+def _check_row(line: int, values: dict[str, str], problems: list[str]) -> Enrolment:
+    """The row as an enrolment; valid only if it added nothing to problems."""
     login = values.get("login", "")
     if not login:
         problems.append("login is missing")
@@ -196,10 +196,10 @@ def _check_row(line: int, values: dict[str, str], problems: list[str]) -> Enrolm
     if role is None:
         problems.append(f"unknown role {values['role']!r}: use admin, teacher, student, 0 or 1")
 
-    names = {}
-    for column in ("first_name", "last_name"):
-        names[column] = values.get(column) or None
-        if names[column] and len(names[column] or "") > MAX_NAME_LENGTH:
+    first_name = values.get("first_name") or None
+    last_name = values.get("last_name") or None
+    for column, name in (("first_name", first_name), ("last_name", last_name)):
+        if name and len(name) > MAX_NAME_LENGTH:
             problems.append(f"{column} is longer than {MAX_NAME_LENGTH} characters")
 
     email = values.get("email") or None
@@ -213,16 +213,14 @@ def _check_row(line: int, values: dict[str, str], problems: list[str]) -> Enrolm
     if group and len(group) > MAX_GROUP_LENGTH:
         problems.append(f"group name is longer than {MAX_GROUP_LENGTH} characters")
 
-    if not login or role is None:
-        return None
     return Enrolment(
         line=line,
         login=login,
         password=password,
         generated_password=generated,
-        role=role,
-        first_name=names["first_name"],
-        last_name=names["last_name"],
+        role=role or Role.STUDENT,
+        first_name=first_name,
+        last_name=last_name,
         email=email,
         group=group,
     )
