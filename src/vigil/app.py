@@ -58,8 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timings_from(settings),
         )
         app.state.lab_jobs = lab_jobs
-        await lab_jobs.resume()
-        lab_poller = asyncio.create_task(lab_jobs.poll_forever())
+        lab_poller = asyncio.create_task(lab_jobs.run_forever())
         try:
             yield
         finally:

@@ -59,7 +59,8 @@ def test_task_crud(client: TestClient, admin: Caller, student: Caller) -> None:
     second = create_task(client, admin, title="Второе задание")
     assert second["number"] == 2
     got = ok(client.get(f"/task/{first['id']}", headers=admin.headers), "TaskDataResponse")
-    assert got["title"] == "Configure nginx" and got["students"] == []
+    assert got["title"] == "Configure nginx"
+    assert got["students"] == []
     modified = client.post(
         "/task/modify", json={"taskId": first["id"], "title": "Nginx"}, headers=admin.headers
     )
@@ -82,15 +83,18 @@ def test_task_crud(client: TestClient, admin: Caller, student: Caller) -> None:
     assert [t["id"] for t in held["tasks"]] == [second["id"]]
     ok(client.post("/task/delete", json={"taskId": first["id"]}, headers=admin.headers), "Response")
     gone = client.get(f"/task/{first['id']}", headers=admin.headers)
-    assert gone.status_code == 404 and gone.json()["type"] == "BadResponse"
+    assert gone.status_code == 404
+    assert gone.json()["type"] == "BadResponse"
     missing = client.post("/task/create", json={"title": "x"}, headers=admin.headers)
-    assert missing.status_code == 400 and "description" in missing.json()["errors"]
+    assert missing.status_code == 400
+    assert "description" in missing.json()["errors"]
     twice = client.post(
         "/task/create",
         json={"title": "x", "description": "", "virtualMachines": [{"id": "a"}, {"id": "a"}]},
         headers=admin.headers,
     )
-    assert twice.status_code == 400 and "virtualMachines[1].id" in twice.json()["errors"]
+    assert twice.status_code == 400
+    assert "virtualMachines[1].id" in twice.json()["errors"]
 
 
 def test_personal_tasks(client: TestClient, admin: Caller, student: Caller) -> None:
@@ -99,11 +103,9 @@ def test_personal_tasks(client: TestClient, admin: Caller, student: Caller) -> N
     [entry] = added["personalTasks"]
     assert entry["studentId"] == student.id
     [personal] = entry["tasks"]
-    assert (
-        personal["title"] == "Configure nginx"
-        and personal["number"] == 1
-        and personal["status"] == 0
-    )
+    assert personal["title"] == "Configure nginx"
+    assert personal["number"] == 1
+    assert personal["status"] == 0
     assign(client, admin, student, task["id"])  # given twice: still one
     mine = ok(
         client.get(f"/user/{student.id}/tasks", headers=student.headers),
@@ -115,7 +117,8 @@ def test_personal_tasks(client: TestClient, admin: Caller, student: Caller) -> N
             client.get(f"/user/{student.id}/task/{ref}", headers=student.headers),
             "PersonalTaskDataResponse",
         )
-        assert one["status"] == 0 and one["title"] == "Configure nginx"
+        assert one["status"] == 0
+        assert one["title"] == "Configure nginx"
         assert one["virtualMachines"] == [
             {"image": {"id": "debian-12"}, "instance": {"status": 2}},
             {"image": {"id": "alpine"}, "instance": {"status": 2}},
@@ -157,14 +160,16 @@ def test_vm_lifecycle(
     task = lab_task(client, admin)
     assign(client, admin, student, task["id"])
     never = status_of(client, student, task["id"])
-    assert never["status"] == 2 and "vMachineId" not in never
+    assert never["status"] == 2
+    assert "vMachineId" not in never
     assert (
         client.get(f"/task/{task['id']}/connect/debian-12", headers=student.headers).status_code
         == 409
     )
 
     running = start_and_wait(client, student, task["id"])
-    assert running["vMachineId"].startswith("debian-12-") and running["id"] == "debian-12"
+    assert running["vMachineId"].startswith("debian-12-")
+    assert running["id"] == "debian-12"
     again = ok(
         client.get(f"/task/{task['id']}/start/debian-12", headers=student.headers), "Response"
     )
@@ -186,7 +191,8 @@ def test_vm_lifecycle(
     # nobody else's: not another student, not an admin
     for caller in (other, admin):
         answer = client.get(f"/task/{task['id']}/connect/debian-12", headers=caller.headers)
-        assert answer.status_code == 403 and answer.json()["type"] == "BadResponse"
+        assert answer.status_code == 403
+        assert answer.json()["type"] == "BadResponse"
     assert (
         client.get(f"/task/{task['id']}/connect/nope", headers=student.headers).status_code == 404
     )
@@ -205,7 +211,8 @@ def test_check_records_result(
     task = lab_task(client, admin)
     assign(client, admin, student, task["id"])
     early = client.get(f"/task/{task['id']}/check", headers=student.headers)
-    assert early.status_code == 409 and early.json()["type"] == "ErrorsResponse"
+    assert early.status_code == 409
+    assert early.json()["type"] == "ErrorsResponse"
     running = start_and_wait(client, student, task["id"])
 
     def checked() -> dict[str, Any] | None:
@@ -217,11 +224,13 @@ def test_check_records_result(
 
     ok(client.get(f"/task/{task['id']}/check", headers=student.headers), "Response")
     failed = wait_for(checked, "the check to finish")
-    assert failed["status"] == 1 and failed["message"].endswith("not yet")
+    assert failed["status"] == 1
+    assert failed["message"].endswith("not yet")
     (vm_state / f"{running['vMachineId']}.solved").touch()
     ok(client.get(f"/task/{task['id']}/check", headers=student.headers), "Response")
     passed = wait_for(checked, "the second check")
-    assert passed["status"] == 2 and passed["message"].endswith("done")
+    assert passed["status"] == 2
+    assert passed["message"].endswith("done")
     listed = ok(
         client.get("/users", params={"taskStatus": 2}, headers=admin.headers), "UsersDataResponse"
     )
@@ -233,7 +242,8 @@ def test_checker_command(
 ) -> None:
     checker = tmp_path / "checker.py"
     checker.write_text(
-        "import os, sys\nprint('checked', os.environ['VIGIL_VM_ADDRESS'], os.environ['VIGIL_VM_PORT'])\n"
+        "import os, sys\n"
+        "print('checked', os.environ['VIGIL_VM_ADDRESS'], os.environ['VIGIL_VM_PORT'])\n"
         "sys.exit(0)\n"
     )
     task = lab_task(client, admin, checkerCommand=f"{sys.executable} {checker}")
@@ -291,7 +301,8 @@ def test_poll_marks_vanished_vms_killed(
     (vm_state / f"{running['vMachineId']}.json").unlink()  # the hypervisor lost it
     assert run_async(client, jobs(client).poll_once) == 1
     gone = status_of(client, student, task["id"])
-    assert gone["status"] == 2 and gone["message"] == "the virtual machine is gone"
+    assert gone["status"] == 2
+    assert gone["message"] == "the virtual machine is gone"
 
 
 def test_restart_resumes_a_loading_vm(
@@ -323,9 +334,9 @@ def test_no_hypervisor_configured(
             answer = plain.get(f"/task/{task['id']}/{action}/debian-12", headers=student.headers)
             assert answer.status_code == 503, (action, answer.text)
             body = answer.json()
-            assert (
-                body["type"] == "BadResponse" and body["exceptionType"] == "NoHypervisorConfigured"
-            )
-            assert "no hypervisor is configured" in body["message"] and body["stackTrace"] == ""
+            assert body["type"] == "BadResponse"
+            assert body["exceptionType"] == "NoHypervisorConfigured"
+            assert "no hypervisor is configured" in body["message"]
+            assert body["stackTrace"] == ""
         check = plain.get(f"/task/{task['id']}/check", headers=student.headers)
         assert check.status_code == 503

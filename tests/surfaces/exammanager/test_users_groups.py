@@ -24,7 +24,8 @@ def new_user(login: str, role: int = 1, **extra: object) -> dict[str, object]:
 
 def test_login_gives_a_token_every_surface_accepts(client: TestClient, student: Caller) -> None:
     answer = ok(client.post("/login", json={"login": "ivan", "password": PASSWORD}), "JwtResponse")
-    assert uuid.UUID(answer["id"]) and answer["token"]
+    assert uuid.UUID(answer["id"])
+    assert answer["token"]
     assert client.get(f"/user/{student.id}", headers=student.headers).status_code == 200
     # ProctorBE's own sign-in and the ExamManager token name the same user
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {answer['token']}"})
@@ -80,7 +81,9 @@ def test_get_user_shows_group_role_and_tasks(
     assert body["groupId"] == group["id"]
     assert body["tasks"] == [{"id": task["id"], "title": "Configure nginx"}]
     me = ok(client.get(f"/user/{admin.id}", headers=admin.headers), "UserDataResponse")
-    assert me["role"] == 0 and me["tasks"] == [] and "groupId" not in me
+    assert me["role"] == 0
+    assert me["tasks"] == []
+    assert "groupId" not in me
 
 
 def test_teacher_appears_as_admin(client: TestClient, admin: Caller) -> None:
@@ -94,7 +97,8 @@ def test_create_users_is_all_or_nothing(client: TestClient, admin: Caller, stude
     answer = client.post("/users/create", json=batch, headers=admin.headers)
     assert answer.status_code == 409, answer.text
     body = answer.json()
-    assert body["type"] == "ErrorsResponse" and body["status"] == "Conflict"
+    assert body["type"] == "ErrorsResponse"
+    assert body["status"] == "Conflict"
     assert set(body["errors"]) == {"users[1].login", "users[3].login"}
     assert "ivan" in body["errors"]["users[1].login"]
     listed = ok(client.get("/users", headers=admin.headers), "UsersDataResponse")
@@ -103,7 +107,8 @@ def test_create_users_is_all_or_nothing(client: TestClient, admin: Caller, stude
     bad = client.post(
         "/users/create", json={"users": [new_user("x", password="short")]}, headers=admin.headers
     )
-    assert bad.status_code == 400 and "users[0].password" in bad.json()["errors"]
+    assert bad.status_code == 400
+    assert "users[0].password" in bad.json()["errors"]
 
     good = {"users": [new_user("anna"), new_user("boris", role=0)]}
     created = ok(
@@ -126,7 +131,8 @@ def test_create_users_into_a_group(client: TestClient, admin: Caller) -> None:
     assert created["users"][0]["groupName"] == "G1"
     missing = {"users": [new_user("boris", groupId=str(uuid.uuid4()))]}
     answer = client.post("/users/create", json=missing, headers=admin.headers)
-    assert answer.status_code == 400 and "users[0].groupId" in answer.json()["errors"]
+    assert answer.status_code == 400
+    assert "users[0].groupId" in answer.json()["errors"]
 
 
 def test_users_filters_as_body_query_and_post(
@@ -188,9 +194,11 @@ def test_users_filters_as_body_query_and_post(
         == []
     )
     wrong = client.request("GET", "/users", json={"role": 7}, headers=h)
-    assert wrong.status_code == 400 and "role" in wrong.json()["errors"]
+    assert wrong.status_code == 400
+    assert "role" in wrong.json()["errors"]
     wrong_query = client.get("/users", params={"taskStatus": 3}, headers=h)
-    assert wrong_query.status_code == 400 and wrong_query.json()["type"] == "ErrorsResponse"
+    assert wrong_query.status_code == 400
+    assert wrong_query.json()["type"] == "ErrorsResponse"
 
 
 def test_modify_user(client: TestClient, admin: Caller, student: Caller) -> None:
@@ -200,7 +208,8 @@ def test_modify_user(client: TestClient, admin: Caller, student: Caller) -> None
         headers=admin.headers,
     )
     body = ok(changed, "UserDataResponse")
-    assert body["firstName"] == "Иван" and body["role"] == 0
+    assert body["firstName"] == "Иван"
+    assert body["role"] == 0
     sign_in(client, "ivan2")
     # a student changes their own names and password, nothing else
     me = make_user(client, "olga", Role.STUDENT)
@@ -210,7 +219,8 @@ def test_modify_user(client: TestClient, admin: Caller, student: Caller) -> None
     assert ok(mine, "UserDataResponse")["lastName"] == "Новая"
     sign_in(client, "olga", "new-password-1")
     role = client.post("/user/modify", json={"role": 0}, headers=me.headers)
-    assert role.status_code == 403 and role.json()["exceptionType"] == "PermissionDenied"
+    assert role.status_code == 403
+    assert role.json()["exceptionType"] == "PermissionDenied"
     others = client.post(
         "/user/modify", json={"id": admin.id, "firstName": "x"}, headers=me.headers
     )
@@ -218,9 +228,11 @@ def test_modify_user(client: TestClient, admin: Caller, student: Caller) -> None
     taken = client.post(
         "/user/modify", json={"id": admin.id, "login": "olga"}, headers=admin.headers
     )
-    assert taken.status_code == 409 and taken.json()["errors"] == {"login": "login 'olga' is taken"}
+    assert taken.status_code == 409
+    assert taken.json()["errors"] == {"login": "login 'olga' is taken"}
     short = client.post("/user/modify", json={"password": "short"}, headers=admin.headers)
-    assert short.status_code == 400 and "password" in short.json()["errors"]
+    assert short.status_code == 400
+    assert "password" in short.json()["errors"]
     demote = client.post("/user/modify", json={"role": 1}, headers=admin.headers)
     assert demote.status_code == 409
 
@@ -272,7 +284,8 @@ def test_delete_erases_personal_data(client: TestClient, admin: Caller, student:
         json={"users": [{"id": str(uuid.uuid4()), "onlyLogin": True}]},
         headers=admin.headers,
     )
-    assert unknown.status_code == 404 and unknown.json()["type"] == "BadResponse"
+    assert unknown.status_code == 404
+    assert unknown.json()["type"] == "BadResponse"
 
 
 def test_groups(client: TestClient, admin: Caller, student: Caller, other: Caller) -> None:
@@ -281,7 +294,8 @@ def test_groups(client: TestClient, admin: Caller, student: Caller, other: Calle
     b = ok(client.post("/group/create", json={"name": "ПИ-22"}, headers=h), "GroupDataResponse")
     assert a["studentsCount"] == 0
     dup = client.post("/group/create", json={"name": "ИВТ-21"}, headers=h)
-    assert dup.status_code == 409 and "name" in dup.json()["errors"]
+    assert dup.status_code == 409
+    assert "name" in dup.json()["errors"]
     both = {"groupId": a["id"], "students": [{"id": student.id}, {"id": other.id}]}
     added = ok(client.post("/group/students/add", json=both, headers=h), "UsersDataResponse")
     assert {u["groupName"] for u in added["users"]} == {"ИВТ-21"}
@@ -294,7 +308,8 @@ def test_groups(client: TestClient, admin: Caller, student: Caller, other: Calle
     not_student = client.post(
         "/group/students/add", json={"groupId": a["id"], "students": [{"id": admin.id}]}, headers=h
     )
-    assert not_student.status_code == 400 and "students[0].id" in not_student.json()["errors"]
+    assert not_student.status_code == 400
+    assert "students[0].id" in not_student.json()["errors"]
 
     listed = ok(client.post("/groups", headers=h), "GroupsDataResponse")
     assert [g["name"] for g in listed["groups"]] == ["ИВТ-21", "ПИ-22"]

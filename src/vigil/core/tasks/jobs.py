@@ -367,6 +367,23 @@ class LabJobs:
             vm.updated_at = utcnow()
             return True
 
+    async def run_forever(self) -> None:
+        """Resume what a stopped process left, then poll. A database that is down at
+        start-up delays the resume to the next tick; it does not stop the server."""
+        resumed = False
+        while True:
+            try:
+                if not resumed:
+                    await self.resume()
+                    resumed = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("resuming lab jobs failed; retrying at the next poll")
+            if resumed:
+                await self.poll_forever()
+            await asyncio.sleep(self.timings.poll_seconds)
+
     async def poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self.timings.poll_seconds)

@@ -63,6 +63,7 @@ Labs = Annotated[LabJobs, Depends(get_lab_jobs)]
 
 
 def require_hypervisor(labs: LabJobs) -> None:
+    """After the task and its holder are checked: a wrong id is the more useful answer."""
     if not labs.hypervisor:
         raise vms.LabUnavailable(NO_HYPERVISOR_MESSAGE)
 
@@ -114,7 +115,7 @@ async def personal_tasks_data(db: DbSession, user: User) -> PersonalTasksDataRes
 @router.post(
     "/tasks",
     response_model=TasksDataResponse,
-    responses=errors(400, 401, 403, 413),
+    responses=errors(400, 401, 403, 404, 413),
     openapi_extra=optional_json_body(GetTasksRequest),
 )
 async def get_tasks(
@@ -313,8 +314,9 @@ async def start_vm(
     background: BackgroundTasks,
 ) -> Response:
     """Starts the caller's machine of this image (LOADING until the hypervisor says RUNNING)."""
-    require_hypervisor(labs)
     personal = await vms.own_lab(db, caller, taskId)
+    vms.image_of(personal.task, id)
+    require_hypervisor(labs)
     vm, must_start = await vms.request_start(db, personal, id, labs.driver.name)
     if not must_start:
         return Response(message=f"the virtual machine is {VmStatus(vm.status).name}")
@@ -332,9 +334,9 @@ async def vm_status(
     taskId: GuidPath, id: ImagePath, db: DbSession, caller: CurrentUser, labs: Labs
 ) -> TaskStatusResponse:
     """1 RUNNING, 2 KILLED (also: never started), 4 LOADING; `message` says why it stopped."""
-    require_hypervisor(labs)
     personal = await vms.own_lab(db, caller, taskId)
     vms.image_of(personal.task, id)
+    require_hypervisor(labs)
     vm = await vms.vm_of(db, personal, id)
     if vm is None:
         return TaskStatusResponse(id=id, status=VmStatus.KILLED)
@@ -365,9 +367,9 @@ async def connect_vm(
     labs: Labs,
 ) -> RawResponse:
     """The caller's own running machine only; the file holds its console password."""
-    require_hypervisor(labs)
     personal = await vms.own_lab(db, caller, taskId)
     vms.image_of(personal.task, id)
+    require_hypervisor(labs)
     found = vms.connection(await vms.vm_of(db, personal, id), settings.signing_key)
     lines = ["[Connection]", "ConnMethod=tcp", f"Host={found.address}:{found.port}"]
     if found.password is not None:
@@ -411,8 +413,9 @@ async def stop_vm(
     labs: Labs,
     background: BackgroundTasks,
 ) -> Response:
-    require_hypervisor(labs)
     personal = await vms.own_lab(db, caller, taskId)
+    vms.image_of(personal.task, id)
+    require_hypervisor(labs)
     vm = await vms.request_stop(db, personal, id)
     if vm is None:
         return Response(message="the virtual machine is not running")
