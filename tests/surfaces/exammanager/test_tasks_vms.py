@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from tests.support.api import run_async
 from tests.surfaces.exammanager.conftest import Caller, assign, create_task, ok, wait_for
 from vigil.app import create_app
-from vigil.core.tasks.jobs import LabJobs
+from vigil.core.tasks.jobs import INTERRUPTED, LabJobs
+from vigil.core.tasks.models import PersonalTask, VirtualMachine, VmAction
+from vigil.core.tasks.statuses import TaskStatus, VmStatus
+from vigil.runtime import Runtime
 from vigil.settings import Settings
 
 IMAGES = [{"id": "debian-12", "title": "Web server", "order": 1}, {"id": "alpine", "order": 2}]
@@ -340,3 +344,66 @@ def test_no_hypervisor_configured(
             assert body["stackTrace"] == ""
         check = plain.get(f"/task/{task['id']}/check", headers=student.headers)
         assert check.status_code == 503
+
+
+def _update(client: TestClient, statement: Any) -> None:
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def run() -> None:
+        async with runtime.sessionmaker.begin() as db:
+            await db.execute(statement)
+
+    run_async(client, run)
+
+
+def test_restart_runs_an_interrupted_check_again(
+    settings: Settings, admin: Caller, student: Caller, client: TestClient
+) -> None:
+    task = lab_task(client, admin)
+    assign(client, admin, student, task["id"])
+    start_and_wait(client, student, task["id"])
+    # a process died during the check: CHECKING, and no job at work on it
+    _update(client, update(PersonalTask).values(status=TaskStatus.CHECKING))
+    busy = client.get(f"/task/{task['id']}/check", headers=student.headers)
+    assert busy.status_code == 409
+    assert busy.json()["errors"] == {"taskId": "the task is being checked already"}
+    with TestClient(create_app(settings)) as second:
+        done = wait_for(
+            lambda: (
+                (
+                    b := ok(
+                        second.get(
+                            f"/user/{student.id}/task/{task['id']}", headers=student.headers
+                        ),
+                        "PersonalTaskDataResponse",
+                    )
+                )["status"]
+                == 1
+                and b
+            ),
+            "the check to run again",
+        )
+    assert done["message"].endswith("not yet")
+
+
+def test_restart_marks_a_start_without_a_machine_killed(
+    settings: Settings, admin: Caller, student: Caller, client: TestClient
+) -> None:
+    task = lab_task(client, admin)
+    assign(client, admin, student, task["id"])
+    # a process died between recording the start and the hypervisor's answer
+    ok(client.get(f"/task/{task['id']}/start/alpine", headers=student.headers), "Response")
+    run_async(client, jobs(client).idle)
+    _update(
+        client,
+        update(VirtualMachine).values(
+            status=VmStatus.LOADING, pending=VmAction.START, driver_vm_id=None
+        ),
+    )
+    with TestClient(create_app(settings)) as second:
+        stopped = wait_for(
+            lambda: (s := status_of(second, student, task["id"], "alpine"))["status"] == 2 and s,
+            "the interrupted start to be marked",
+        )
+    assert stopped["message"] == INTERRUPTED
+    start_and_wait(client, student, task["id"], "alpine")  # starting again works
