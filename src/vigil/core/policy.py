@@ -127,6 +127,11 @@ def may_read_task(actor: User, holder_ids: set[int]) -> bool:
     return allows(actor, Action.MANAGE_TASKS) or actor.id in holder_ids
 
 
+def require_read_task(actor: User, holder_ids: set[int]) -> None:
+    if not may_read_task(actor, holder_ids):
+        raise PermissionDenied("this task is not assigned to you")
+
+
 def require_lab_holder(actor: User, holder_id: int | None) -> None:
     """Virtual machines and checks of a personal task: its student only (None: nobody
     holds the task under the caller's name)."""

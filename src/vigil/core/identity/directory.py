@@ -65,13 +65,13 @@ async def find_user(db: AsyncSession, user_id: uuid_module.UUID, field: str = "i
 
 
 async def find_users(
-    db: AsyncSession, user_ids: Sequence[uuid_module.UUID], field: str
+    db: AsyncSession, user_ids: Sequence[uuid_module.UUID], field: str, item: str = ".id"
 ) -> list[User]:
     """Every user named, in the order named; NotFound names the first unknown one."""
     found = {u.uuid: u for u in await db.scalars(_live_users().where(User.uuid.in_(user_ids)))}
     for index, user_id in enumerate(user_ids):
         if user_id not in found:
-            raise NotFound(f"user {user_id} does not exist", field=f"{field}[{index}].id")
+            raise NotFound(f"user {user_id} does not exist", field=f"{field}[{index}]{item}")
     return [found[user_id] for user_id in user_ids]
 
 
