@@ -31,15 +31,19 @@ def vm_state(tmp_path: Path) -> Path:
     return state
 
 
-@pytest.fixture
-def labctl(tmp_path: Path, vm_state: Path) -> Path:
-    wrapper = tmp_path / "labctl"
+def control_wrapper(tmp_path: Path, vm_state: Path, mode: str) -> Path:
+    """An executable `PROGRAM COMMAND ARGS...` running em-labs' test control program."""
+    wrapper = tmp_path / f"labctl-{mode}"
     python, program = shlex.quote(sys.executable), shlex.quote(str(CONTROL_PROGRAM))
-    wrapper.write_text(
-        f'#!/bin/sh\nexec {python} {program} {shlex.quote(str(vm_state))} normal "$@"\n'
-    )
+    state = shlex.quote(str(vm_state))
+    wrapper.write_text(f'#!/bin/sh\nexec {python} {program} {state} {mode} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     return wrapper
+
+
+@pytest.fixture
+def labctl(tmp_path: Path, vm_state: Path) -> Path:
+    return control_wrapper(tmp_path, vm_state, "normal")
 
 
 @pytest.fixture

@@ -13,7 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from tests.support.api import run_async
-from tests.surfaces.exammanager.conftest import Caller, assign, create_task, ok, wait_for
+from tests.surfaces.exammanager.conftest import (
+    Caller,
+    assign,
+    control_wrapper,
+    create_task,
+    ok,
+    wait_for,
+)
 from vigil.app import create_app
 from vigil.core.tasks.jobs import INTERRUPTED, LabJobs
 from vigil.core.tasks.models import PersonalTask, VirtualMachine, VmAction
@@ -407,3 +414,53 @@ def test_restart_marks_a_start_without_a_machine_killed(
         )
     assert stopped["message"] == INTERRUPTED
     start_and_wait(client, student, task["id"], "alpine")  # starting again works
+
+
+def test_a_failed_start_says_why(
+    settings: Settings,
+    admin: Caller,
+    student: Caller,
+    client: TestClient,
+    tmp_path: Path,
+    vm_state: Path,
+) -> None:
+    task = lab_task(client, admin)
+    assign(client, admin, student, task["id"])
+    failing = settings.model_copy(
+        update={"labs_script": control_wrapper(tmp_path, vm_state, "fails")}
+    )
+    with TestClient(create_app(failing)) as http:
+        ok(http.get(f"/task/{task['id']}/start/debian-12", headers=student.headers), "Response")
+        failed = wait_for(
+            lambda: (
+                (s := status_of(http, student, task["id"]))["status"] == 2
+                and s.get("message")
+                and s
+            ),
+            "the start to fail",
+        )
+    assert "no room for another VM on host lab-07" in failed["message"]
+    assert "Traceback" not in failed["message"]
+
+
+def test_a_checker_that_cannot_run_fails_the_check(
+    client: TestClient, admin: Caller, student: Caller
+) -> None:
+    task = create_task(client, admin, checkerCommand="/nonexistent/checker --strict")
+    assign(client, admin, student, task["id"])
+    ok(client.get(f"/task/{task['id']}/check", headers=student.headers), "Response")
+    result = wait_for(
+        lambda: (
+            (
+                b := ok(
+                    client.get(f"/user/{student.id}/task/{task['id']}", headers=student.headers),
+                    "PersonalTaskDataResponse",
+                )
+            )["status"]
+            == 1
+            and b
+        ),
+        "the check to fail",
+    )
+    assert result["message"].startswith("the check could not run: ")
+    assert "/nonexistent/checker" in result["message"]
