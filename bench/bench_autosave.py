@@ -3,6 +3,7 @@
 run, `GET /healthz` is sampled at the same pace as the baseline.
 
     .venv/bin/python bench/bench_autosave.py [--students 200] [--every 5] [--duration 30]
+        [--compare REF --rounds N]   # the same load on src/ of another commit, alternating
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench_events import vigil_env, vigil_source
 from common import cpu_seconds, free_port, wait_ready
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
@@ -98,15 +99,12 @@ async def load(
     return saves, health
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--students", type=int, default=200)
-    parser.add_argument("--every", type=float, default=5.0, help="seconds between autosaves")
-    parser.add_argument("--duration", type=float, default=30.0)
-    args = parser.parse_args()
+def run_once(src: Path | None, args: argparse.Namespace) -> tuple[list[float], list[float], float]:
+    """One server (the working tree, or `src` of another commit), one load; the latencies
+    of the autosaves and of the baseline, and the server's CPU share."""
     work = Path(tempfile.mkdtemp(prefix="vigil-autosave-"))
-    env = {**os.environ, "VIGIL_DATA_DIR": str(work / "data"), "VIGIL_LOG_LEVEL": "WARNING"}
-    env.pop("VIGIL_DATABASE_URL", None)
+    env = vigil_env(work / "data", src)
+    env["VIGIL_LOG_LEVEL"] = "WARNING"
     subprocess.run([VIGIL, "migrate"], env=env, check=True, capture_output=True)
     subprocess.run([VIGIL, "exams", "import", str(exam_dir(work / "exams"))], env=env,
                    check=True, capture_output=True)  # fmt: skip
@@ -127,12 +125,36 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+    return saves, health, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between autosaves")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--compare", metavar="REF", help="also run src/ of this git ref")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per server")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="vigil-autosave-src-"))
+    servers = [vigil_source(scratch, None)]
+    if args.compare:
+        servers.append(vigil_source(scratch, args.compare))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"{when}: {args.students} students, an autosave every {args.every:g} s each, "
-          f"{args.duration:g} s; server CPU {cpu:.0f}% (sign-ins included)")  # fmt: skip
-    print("| request | n | p50 ms | p99 ms |\n|---|---:|---:|---:|")
-    for name, values in (("PUT /api/attempts/{id} (autosave)", saves), ("GET /healthz", health)):
-        print(f"| {name} | {len(values)} | {pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} |")
+          f"{args.duration:g} s per round, {args.rounds} round(s) per server")  # fmt: skip
+    print("| server | round | request | n | p50 ms | p99 ms | server CPU |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    try:
+        for round_no in range(1, args.rounds + 1):
+            for src, label in servers:
+                saves, health, cpu = run_once(src, args)
+                for name, values in (("autosave", saves), ("GET /healthz", health)):
+                    print(f"| {label} | {round_no} | {name} | {len(values)} | "
+                          f"{pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} | {cpu:.0f}% |",
+                          flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

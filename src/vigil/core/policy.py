@@ -5,6 +5,15 @@
 - an admin may do everything.
 Only the candidate writes evidence into a session: nobody else's bytes are the candidate's.
 An exam attempt is its taker's alone: nobody else reads or writes it through the API.
+
+ExamManager (practical tasks, where teachers appear as admins):
+- an admin creates, changes and deletes accounts; a teacher or admin reads every user and
+  manages groups, tasks and who holds which task; only an admin gives a task a checker
+  command, since it runs on the server;
+- anybody reads their own account and tasks, and changes their own names and password
+  (not their login or role);
+- a student's virtual machines and task checks are theirs alone: not even an admin starts,
+  connects to or checks them for the student (an admin removes the task instead).
 """
 
 from __future__ import annotations
@@ -26,6 +35,10 @@ class Action(StrEnum):
     READ_SESSION = "read this session"
     END_SESSION = "end this session"
     WRITE_EVIDENCE = "write evidence to this session"
+    READ_USERS = "read other users"
+    MANAGE_GROUPS = "manage groups"
+    MANAGE_TASKS = "manage tasks"
+    SET_TASK_CHECKER = "give a task a checker command (it runs on the server)"
 
 
 @dataclass(frozen=True)
@@ -43,8 +56,19 @@ _STAFF_ACTIONS = {
         Action.MANAGE_USERS,
         Action.CREATE_SESSION,
         Action.LIST_SESSIONS,
+        Action.READ_USERS,
+        Action.MANAGE_GROUPS,
+        Action.MANAGE_TASKS,
+        Action.SET_TASK_CHECKER,
     },
-    Role.TEACHER: {Action.MANAGE_EXAMS, Action.CREATE_SESSION, Action.LIST_SESSIONS},
+    Role.TEACHER: {
+        Action.MANAGE_EXAMS,
+        Action.CREATE_SESSION,
+        Action.LIST_SESSIONS,
+        Action.READ_USERS,
+        Action.MANAGE_GROUPS,
+        Action.MANAGE_TASKS,
+    },
     Role.STUDENT: set(),
 }
 
@@ -70,6 +94,49 @@ def require(actor: User, action: Action, session: SessionOwnership | None = None
 def may_use_attempt(actor: User, attempt_user_id: int) -> bool:
     """Answers are the taker's own: not even an admin writes them for a student."""
     return actor.id == attempt_user_id
+
+
+# --- ExamManager ---------------------------------------------------------------------
+
+SELF_EDITABLE = frozenset({"password", "firstName", "lastName"})
+
+
+def may_read_user(actor: User, user_id: int) -> bool:
+    """A user's account and tasks: their own, or anyone's for teachers and admins."""
+    return actor.id == user_id or allows(actor, Action.READ_USERS)
+
+
+def require_read_user(actor: User, user_id: int) -> None:
+    if not may_read_user(actor, user_id):
+        raise PermissionDenied("you may read only your own account")
+
+
+def require_modify_user(actor: User, user_id: int, fields: set[str]) -> None:
+    """Admins change anything; anyone else only their own names and password."""
+    if allows(actor, Action.MANAGE_USERS):
+        return
+    if actor.id != user_id:
+        raise PermissionDenied("you may change only your own account")
+    refused = sorted(fields - SELF_EDITABLE)
+    if refused:
+        raise PermissionDenied(f"only an admin may change {', '.join(refused)}")
+
+
+def may_read_task(actor: User, holder_ids: set[int]) -> bool:
+    """A task: those who manage tasks, and the students who hold it."""
+    return allows(actor, Action.MANAGE_TASKS) or actor.id in holder_ids
+
+
+def require_read_task(actor: User, holder_ids: set[int]) -> None:
+    if not may_read_task(actor, holder_ids):
+        raise PermissionDenied("this task is not assigned to you")
+
+
+def require_lab_holder(actor: User, holder_id: int | None) -> None:
+    """Virtual machines and checks of a personal task: its student only (None: nobody
+    holds the task under the caller's name)."""
+    if holder_id is None or actor.id != holder_id:
+        raise PermissionDenied("only the student who holds this task may do this")
 
 
 def require_agent_scope(token_session_id: int, session_id: int) -> None:

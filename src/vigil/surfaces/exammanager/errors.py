@@ -1,0 +1,85 @@
+"""ExamManager's error bodies: `ErrorsResponse` (`errors: {field: message}`) when the
+request is wrong or contradicts what is stored (400, 409), `BadResponse` (`exceptionType`,
+`message`, an always-empty `stackTrace`) for everything else."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vigil.core.errors import ConflictingFields, InvalidFields, VigilError
+from vigil.core.tasks.vms import LabUnavailable
+from vigil.web.errors import SurfaceRoute, status_for
+
+ERRORS_RESPONSE_STATUSES = {400, 409}
+FRAMEWORK_EXCEPTIONS = {
+    401: "Unauthenticated",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    500: "InternalError",
+}
+
+
+def status_name(code: int) -> str:
+    """The .NET `HttpStatusCode` name the original server sent: "OK", "BadRequest", ..."""
+    try:
+        return HTTPStatus(code).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        return str(code)
+
+
+def errors_response(code: int, errors: dict[str, str]) -> JSONResponse:
+    body = {"type": "ErrorsResponse", "status": status_name(code), "errors": errors}
+    return JSONResponse(body, status_code=code)
+
+
+def bad_response(code: int, exception_type: str, message: str) -> JSONResponse:
+    body = {
+        "type": "BadResponse",
+        "status": status_name(code),
+        "exceptionType": exception_type,
+        "message": message,
+        "stackTrace": "",
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+def field_name(location: tuple[int | str, ...]) -> str:
+    """("body", "users", 0, "login") → "users[0].login"."""
+    name = ""
+    for part in location:
+        if part in ("body", "query", "path") and not name:
+            continue
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "request"
+
+
+class ExamManagerRoute(SurfaceRoute):
+    def render_error(self, exc: VigilError) -> Response:
+        if isinstance(exc, LabUnavailable):
+            return bad_response(503, "NoHypervisorConfigured", exc.message)
+        code = status_for(exc)
+        if isinstance(exc, InvalidFields | ConflictingFields):
+            return errors_response(code, exc.errors)
+        if code in ERRORS_RESPONSE_STATUSES:
+            return errors_response(code, {exc.field or "request": exc.message})
+        return bad_response(code, type(exc).__name__, exc.message)
+
+    def render_validation_error(self, exc: RequestValidationError) -> Response:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            errors.setdefault(field_name(tuple(error.get("loc", ()))), error.get("msg", "invalid"))
+        return errors_response(400, errors)
+
+    def render_http_error(self, exc: StarletteHTTPException) -> Response:
+        code = exc.status_code
+        if code in ERRORS_RESPONSE_STATUSES:
+            return errors_response(code, {"request": str(exc.detail)})
+        kind = FRAMEWORK_EXCEPTIONS.get(code, "HttpError")
+        return bad_response(code, kind, str(exc.detail))

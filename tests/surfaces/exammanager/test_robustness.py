@@ -1,0 +1,135 @@
+"""ExamManager's error shapes under bad input and failures, and what never leaks: stack
+traces, internal paths, a VM's console password in the logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.surfaces.exammanager.conftest import Caller, assign, create_task, ok, wait_for
+from vigil.app import create_app
+from vigil.core.identity import directory
+from vigil.settings import Settings
+
+
+def test_malformed_json_is_errors_response(client: TestClient, admin: Caller) -> None:
+    answer = client.post(
+        "/task/create",
+        content=b'{"title": "x", "description": ',
+        headers={**admin.headers, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["type"] == "ErrorsResponse"
+    assert body["status"] == "BadRequest"
+    assert body["errors"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/users"), ("POST", "/users"), ("POST", "/groups"), ("POST", "/tasks")],
+)
+def test_optional_bodies(client: TestClient, admin: Caller, method: str, path: str) -> None:
+    h = {**admin.headers, "Content-Type": "application/json"}
+    assert client.request(method, path, content=b"", headers=h).status_code == 200
+    broken = client.request(method, path, content=b"{nope", headers=h)
+    assert broken.status_code == 400
+    assert broken.json()["type"] == "ErrorsResponse"
+    wrong = client.request(method, path, content=b'{"count": -1, "role": 9, "title": 5}', headers=h)
+    assert wrong.status_code in (200, 400)  # each model reads the fields it has
+    assert wrong.json()["type"] != "BadResponse"
+
+
+def test_body_over_the_limit_is_413(settings: Settings, admin: Caller, client: TestClient) -> None:
+    small = settings.model_copy(update={"max_json_bytes": 64})
+    with TestClient(create_app(small)) as http:
+        answer = http.request("GET", "/users", json={"name": "x" * 100}, headers=admin.headers)
+    assert answer.status_code == 413
+    assert answer.json()["type"] == "BadResponse"
+    assert answer.json()["exceptionType"] == "PayloadTooLarge"
+
+
+def test_guid_paths_are_checked(client: TestClient, admin: Caller) -> None:
+    for path in ("/user/123", "/group/abc", "/task/zzz", "/user/1/tasks", "/task/1/check"):
+        answer = client.get(path, headers=admin.headers)
+        assert answer.status_code == 400, path
+        assert list(answer.json()["errors"]) == ["id" if "check" not in path else "taskId"]
+
+
+def test_wrong_method_keeps_the_shape(client: TestClient, admin: Caller) -> None:
+    answer = client.delete("/groups", headers=admin.headers)
+    assert answer.status_code == 405
+    assert answer.json()["type"] == "BadResponse"
+    assert answer.json()["exceptionType"] == "MethodNotAllowed"
+
+
+def test_unexpected_failure_is_a_bad_response_without_internals(
+    settings: Settings, admin: Caller, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret detail at /srv/vigil/core/identity/directory.py")
+
+    monkeypatch.setattr(directory, "list_groups", explode)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as http:
+        answer = http.post("/groups", headers=admin.headers)
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "type": "BadResponse",
+        "status": "InternalServerError",
+        "exceptionType": "InternalError",
+        "message": "internal error; the event was logged",
+        "stackTrace": "",
+    }
+
+
+def test_the_vm_password_is_never_logged(
+    client: TestClient,
+    admin: Caller,
+    student: Caller,
+    vm_state: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    task = create_task(client, admin, virtualMachines=[{"id": "img"}])
+    assign(client, admin, student, task["id"])
+    ok(client.get(f"/task/{task['id']}/start/img", headers=student.headers), "Response")
+    status = wait_for(
+        lambda: (
+            (s := client.get(f"/task/{task['id']}/status/img", headers=student.headers).json())[
+                "status"
+            ]
+            == 1
+            and s
+        ),
+        "the VM to run",
+    )
+    vnc = client.get(f"/task/{task['id']}/connect/img", headers=student.headers).text
+    password = "pw-" + status["vMachineId"][-4:]
+    assert f"Password={password}" in vnc
+    ok(client.get(f"/task/{task['id']}/stop/img", headers=student.headers), "Response")
+    wait_for(lambda: not list(vm_state.glob("*.json")), "the VM to stop")
+    logged = capsys.readouterr()
+    assert password not in logged.out + logged.err
+
+
+def test_stop_while_loading_wins(
+    settings: Settings, admin: Caller, student: Caller, client: TestClient, vm_state: Path
+) -> None:
+    task = create_task(client, admin, virtualMachines=[{"id": "img"}])
+    assign(client, admin, student, task["id"])
+    slow = settings.model_copy(update={"exammanager_vm_loading_poll_seconds": 0.5})
+    with TestClient(create_app(slow)) as http:
+        ok(http.get(f"/task/{task['id']}/start/img", headers=student.headers), "Response")
+        ok(http.get(f"/task/{task['id']}/stop/img", headers=student.headers), "Response")
+        again = http.get(f"/task/{task['id']}/start/img", headers=student.headers)
+        assert again.status_code == 409  # stopping: not startable until it has stopped
+        wait_for(
+            lambda: (
+                http.get(f"/task/{task['id']}/status/img", headers=student.headers).json()["status"]
+                == 2
+            ),
+            "the stop to win",
+        )
+        wait_for(lambda: not list(vm_state.glob("*.json")), "the machine to be killed")
+        ok(http.get(f"/task/{task['id']}/start/img", headers=student.headers), "Response")
