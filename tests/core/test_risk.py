@@ -183,7 +183,10 @@ def test_weights_given_replace_the_whole_table() -> None:
         ({"weights": {"tab_switch": 1, "TAB_SWITCH": 2}}, "risk_policy.weights"),
         ({"weights": None}, "risk_policy.weights"),
         ({"per_second": {"LOOKING_AWAY": 0.1}}, "risk_policy.per_second.LOOKING_AWAY"),
-        ({"per_second": {"LOOKING_AWAY": {"pts": 1}}}, "risk_policy.per_second.LOOKING_AWAY.points"),
+        (
+            {"per_second": {"LOOKING_AWAY": {"pts": 1}}},
+            "risk_policy.per_second.LOOKING_AWAY.points",
+        ),
         (
             {"per_second": {"LOOKING_AWAY": {"points": 1, "after_seconds": -2}}},
             "risk_policy.per_second.LOOKING_AWAY.after_seconds",
