@@ -118,7 +118,7 @@ async def get_risk_policy(exam_id: PathId, db: DbSession, user: CurrentUser) -> 
 @router.put(
     "/exams/{exam_id}/risk-policy",
     response_model=ExamRiskPolicyOut,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(400, 401, 403, 404),
 )
 async def put_risk_policy(
     exam_id: PathId, body: RiskPolicy, db: DbSession, user: CurrentUser
