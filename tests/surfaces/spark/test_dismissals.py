@@ -197,12 +197,21 @@ def test_dismissal_authorization_matrix(world: World, actor: str) -> None:
 
 
 def test_a_teacher_who_created_the_session_reviews_it(world: World) -> None:
-    """The session creator (not the exam owner) is a reviewer too: a Spark session."""
-    from tests.surfaces.spark.test_agent import create_session
+    """The session creator (not the exam owner) is a reviewer too: a Spark session. Its
+    agent, which speaks for the session, is not a reviewer."""
+    from tests.surfaces.spark.test_agent import Agent, create_session, join
 
     created = create_session(world.client, world.headers["other_teacher"]).json()
+    agent = Agent(world.client, join(world.client, created["session_key"]).json())
     url = f"/api/v1/sessions/{created['id']}/events/1/dismiss"
     mine = world.client.post(url, json={"reason": "r"}, headers=world.headers["other_teacher"])
     assert mine.status_code == 404  # allowed in; the event is not in this session
     theirs = world.client.post(url, json={"reason": "r"}, headers=world.headers["exam_teacher"])
     assert theirs.status_code == 403
+    assert theirs.json() == {"code": "FORBIDDEN", "error": "you may not review this session"}
+    for answer in (
+        world.client.post(url, json={"reason": "r"}, headers=agent.headers),
+        world.client.delete(url, headers=agent.headers),
+    ):
+        assert answer.status_code == 401
+        assert answer.json() == {"code": "UNAUTHORIZED", "error": "token is not valid here"}
