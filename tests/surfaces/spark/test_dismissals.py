@@ -215,3 +215,23 @@ def test_a_teacher_who_created_the_session_reviews_it(world: World) -> None:
     ):
         assert answer.status_code == 401
         assert answer.json() == {"code": "UNAUTHORIZED", "error": "token is not valid here"}
+
+
+def test_a_breakdown_stored_before_durations_scored_is_still_served(world: World) -> None:
+    """Sessions ended before this release stored rules without `seconds`."""
+    from vigil.runtime import Runtime
+
+    runtime: Runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+    old_rule = {"rule": "TAB_SWITCH", "weight": 3, "count": 1, "points": 3, "event_ids": [3]}
+
+    async def store_old_format() -> None:
+        from vigil.core.sessions.models import ProctoringSession
+
+        async with runtime.sessionmaker.begin() as db:
+            session = await db.get(ProctoringSession, world.session_id)
+            assert session is not None
+            session.risk_breakdown = [old_rule]
+
+    assert world.client.portal is not None
+    world.client.portal.call(store_old_format)
+    assert detail(world)["risk_breakdown"] == [{**old_rule, "seconds": 0}]

@@ -123,7 +123,8 @@ class RiskRule(BaseModel):
     rule: str = Field(description="the event type")
     weight: float = Field(description="points per event per unit of severity")
     count: int = Field(description="events counted (dismissed ones are not)")
-    seconds: float = Field(description="their total duration")
+    # Breakdowns stored before durations were scored have no `seconds`: they had none.
+    seconds: float = Field(default=0.0, description="their total duration")
     points: float
     event_ids: list[int]
 
