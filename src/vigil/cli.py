@@ -247,6 +247,7 @@ def import_exams(
         ("created", report.created),
         ("new version", report.updated),
         ("published flag changed", report.republished),
+        ("risk policy changed (sessions rescored)", report.risk_policy_changed),
         ("unchanged", report.unchanged),
     ]:
         if refs:

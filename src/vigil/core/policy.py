@@ -4,6 +4,9 @@
 - a teacher reads, ends and reviews the sessions they created or of exams they own;
 - an admin may do everything.
 Only the candidate writes evidence into a session: nobody else's bytes are the candidate's.
+Reviewing (dismissing an event as a false positive) is staff work on someone else's
+session: a student never reviews, and nobody reviews a session they sat themselves.
+An exam's risk policy is read and set by an admin or the teacher who owns the exam.
 An exam attempt is its taker's alone: nobody else reads or writes it through the API.
 
 ExamManager (practical tasks, where teachers appear as admins):
@@ -39,6 +42,8 @@ class Action(StrEnum):
     MANAGE_GROUPS = "manage groups"
     MANAGE_TASKS = "manage tasks"
     SET_TASK_CHECKER = "give a task a checker command (it runs on the server)"
+    REVIEW_SESSION = "review this session"
+    MANAGE_RISK_POLICY = "manage this exam's risk policy"
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,13 @@ def allows(actor: User, action: Action, session: SessionOwnership | None = None)
     is_candidate = session.candidate_id is not None and session.candidate_id == actor.id
     if action is Action.WRITE_EVIDENCE:
         return is_candidate
+    if action is Action.REVIEW_SESSION:
+        if is_candidate or actor.role is Role.STUDENT:
+            return False
+        return actor.role is Role.ADMIN or actor.id in (
+            session.created_by_id,
+            session.exam_owner_id,
+        )
     if actor.role is Role.ADMIN or is_candidate:
         return True
     if actor.role is Role.TEACHER:
@@ -88,6 +100,19 @@ def allows(actor: User, action: Action, session: SessionOwnership | None = None)
 
 def require(actor: User, action: Action, session: SessionOwnership | None = None) -> None:
     if not allows(actor, action, session):
+        raise PermissionDenied(f"you may not {action.value}")
+
+
+def allows_on_exam(actor: User, action: Action, exam_owner_id: int | None) -> bool:
+    if action is not Action.MANAGE_RISK_POLICY:
+        return False
+    if actor.role is Role.ADMIN:
+        return True
+    return actor.role is Role.TEACHER and exam_owner_id is not None and actor.id == exam_owner_id
+
+
+def require_on_exam(actor: User, action: Action, exam_owner_id: int | None) -> None:
+    if not allows_on_exam(actor, action, exam_owner_id):
         raise PermissionDenied(f"you may not {action.value}")
 
 

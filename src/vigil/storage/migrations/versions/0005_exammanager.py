@@ -1,7 +1,7 @@
 """exammanager
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-25 14:18:18.043841
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from vigil.storage.db import UtcDateTime
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
