@@ -90,11 +90,12 @@ def create_engine(
             "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={sqlite_synchronous}",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
         ]
         engine = create_async_engine(
             url,
-            async_creator=sqlite_inloop.connector(_sqlite_path(url), pragmas),
+            async_creator=sqlite_inloop.connector(
+                _sqlite_path(url), pragmas, busy_timeout_ms=30_000
+            ),
             hide_parameters=True,
             pool_timeout=60,
             **pool,

@@ -7,9 +7,11 @@ requests while this one holds SQLite's single write lock. A SQLite statement on 
 file takes microseconds, less than the hop, so here statements run where they are awaited
 and a transaction's statements run back to back.
 
-Only what can wait runs on a thread: `BEGIN` (it may wait for another process's write
-lock, up to `busy_timeout`) and `COMMIT` (its fsync). Each connection has one such thread,
-so a connection is only ever used by one thread at a time.
+Only what can wait runs on a thread, and only when it has to: a `BEGIN` that finds the
+write lock taken (by another process or connection) waits for it there, up to the busy
+timeout; and the `COMMIT` of a transaction that changed rows (its fsync). A `BEGIN` that
+gets the lock at once, and the `COMMIT` of a transaction that only read, stay on the loop.
+Each connection has one such thread, so a connection is used by one thread at a time.
 
 The object returned by `connect` offers the part of `aiosqlite.Connection` that
 SQLAlchemy's aiosqlite adapter uses (`sqlalchemy.connectors.asyncio`); it is passed to
@@ -40,7 +42,7 @@ class InLoopCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InLoopCursor:
         if sql.lstrip()[:5].upper() == "BEGIN":
-            await self._connection.off_loop(self._cursor.execute, sql, parameters)
+            await self._connection.begin(self._cursor, sql, parameters)
         else:
             self._cursor.execute(sql, parameters)
         return self
@@ -83,9 +85,11 @@ class InLoopCursor:
 
 
 class InLoopConnection:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
         # SQLAlchemy's adapter checks `_connection` to tell an open connection.
         self._connection: sqlite3.Connection | None = connection
+        self._busy_timeout_ms = busy_timeout_ms
+        self._changes_at_begin = 0
         self._waits = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-sqlite")
 
     @property
@@ -98,9 +102,29 @@ class InLoopConnection:
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InLoopCursor:
         return await self.cursor().execute(sql, parameters)
 
+    async def begin(self, cursor: sqlite3.Cursor, sql: str, parameters: Sequence[Any]) -> None:
+        connection = self._open()
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            cursor.execute(sql, parameters)
+            locked = False
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            locked = True
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        if locked:
+            await self.off_loop(cursor.execute, sql, parameters)
+        self._changes_at_begin = connection.total_changes
+
     async def commit(self) -> None:
         connection = self._open()
-        if connection.in_transaction:
+        if not connection.in_transaction:
+            return
+        if connection.total_changes == self._changes_at_begin:
+            connection.commit()  # nothing written: nothing to fsync
+        else:
             await self.off_loop(connection.commit)
 
     async def rollback(self) -> None:
@@ -127,16 +151,20 @@ class InLoopConnection:
         return self._connection
 
 
-def connector(path: str, pragmas: Sequence[str]) -> Callable[[], Any]:
+def connector(path: str, pragmas: Sequence[str], busy_timeout_ms: int) -> Callable[[], Any]:
     """An `async_creator`: a connection in autocommit mode (SQLAlchemy issues BEGIN
     itself), with `pragmas` applied."""
 
     async def connect() -> InLoopConnection:
         connection = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=30
+            path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=busy_timeout_ms / 1000,
         )
         for pragma in pragmas:
             connection.execute(pragma)
-        return InLoopConnection(connection)
+        connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        return InLoopConnection(connection, busy_timeout_ms)
 
     return connect
