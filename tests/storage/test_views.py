@@ -49,10 +49,11 @@ def test_a_rolled_back_transaction_leaves_nothing(tmp_path: Path) -> None:
 
 def test_the_later_commit_wins_whichever_renames_first(tmp_path: Path) -> None:
     target = tmp_path / "progress.json"
-    earlier = views._stage_all({target: {"version": 1}})
-    later = views._stage_all({target: {"version": 2}})
-    views._publish(later, order=11)
-    views._publish(earlier, order=10)  # finishes its rename after the later commit did
+    committed = views._Verdict()
+    committed.give(True)
+    views._stage_then_publish({target: {"version": 2}}, 11, committed)
+    # The earlier commit finishes its rename after the later commit did.
+    views._stage_then_publish({target: {"version": 1}}, 10, committed)
     assert json.loads(target.read_text()) == {"version": 2}
     assert files_in(tmp_path) == ["progress.json"]
 
@@ -65,3 +66,11 @@ def test_rewrite_if_changed_leaves_an_identical_file_alone(tmp_path: Path) -> No
     assert target.stat().st_mtime_ns == before
     assert views.rewrite_if_changed(target, {"exams": {"a": 1}}) is True
     assert json.loads(target.read_text()) == {"exams": {"a": 1}}
+
+
+def test_files_of_a_transaction_whose_commit_failed_are_dropped(tmp_path: Path) -> None:
+    target = tmp_path / "attempt.json"
+    failed = views._Verdict()
+    failed.give(False)
+    views._stage_then_publish({target: {"version": 1}}, 12, failed)
+    assert files_in(tmp_path) == []

@@ -8,10 +8,11 @@ which commits and then renames the files into place. A rolled-back transaction l
 nothing behind.
 
 The latency of an autosave is mostly fsyncs, so the temporary copies are written and
-fsynced on a thread while the commit's own fsync runs, and the directories are not
-fsynced after the rename: the committed rows are the durable record, and `vigil serve`
-renders every file again from them before it starts serving (core/attempts/jobs.py), so
-a rename lost to a power cut, or a file a crash left behind, is put right there.
+fsynced on a thread while the commit's own fsync runs, the renames follow on that thread
+once the commit went through, and the directories are not fsynced after the rename: the
+committed rows are the durable record, and `vigil serve` renders every file again from
+them before it starts serving (core/attempts/jobs.py), so a rename lost to a power cut,
+or a file a crash left behind, is put right there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import itertools
 import json
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,9 @@ PENDING = "vigil.pending_files"
 # file keeps the version of the latest commit that wrote it.
 _commit_order = itertools.count()
 _published: dict[Path, int] = {}
+_publishing = threading.Lock()
+# Waits on fsync and on the file system's journal, off the event loop's default executor.
+_IO = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vigil-views")
 
 
 def after_commit(db: AsyncSession, path: Path, document: Any) -> None:
@@ -68,45 +74,68 @@ async def commit_and_write(db: AsyncSession) -> None:
     # Taken while the transaction still holds its rows: commits of the same file are
     # ordered (on SQLite by the one writer, on PostgreSQL by the rows' locks).
     order = next(_commit_order)
-    staging = asyncio.ensure_future(asyncio.to_thread(_stage_all, pending))
+    verdict = _Verdict()
+    writing = asyncio.get_running_loop().run_in_executor(
+        _IO, _stage_then_publish, pending, order, verdict
+    )
+    committed = False
     try:
         await db.commit()
-    except BaseException:
-        staging.add_done_callback(_discard_staged)
-        raise
-    _publish(await staging, order)
-
-
-def _discard_staged(staging: asyncio.Future[list[tuple[Path, Path]]]) -> None:
-    if not staging.cancelled() and staging.exception() is None:
-        _discard(staging.result())
+        committed = True
+    finally:
+        verdict.give(committed)
+    await writing
 
 
 async def write_pending(db: AsyncSession) -> None:
     """Put the queued files in place after a commit made by the caller itself."""
     pending: dict[Path, Any] = db.info.pop(PENDING, {})
     if pending:
-        _publish(await asyncio.to_thread(_stage_all, pending), next(_commit_order))
+        verdict = _Verdict()
+        verdict.give(True)
+        await asyncio.get_running_loop().run_in_executor(
+            _IO, _stage_then_publish, pending, next(_commit_order), verdict
+        )
 
 
-def _stage_all(pending: dict[Path, Any]) -> list[tuple[Path, Path]]:
+class _Verdict:
+    """Whether the transaction behind some files committed, told across threads."""
+
+    def __init__(self) -> None:
+        self._given = threading.Event()
+        self._committed = False
+
+    def give(self, committed: bool) -> None:
+        self._committed = committed
+        self._given.set()
+
+    def wait(self) -> bool:
+        self._given.wait()
+        return self._committed
+
+
+def _stage_then_publish(pending: dict[Path, Any], order: int, verdict: _Verdict) -> None:
+    """On a thread: write and fsync the temporary copies while the commit runs, then, once
+    it went through, rename them into place (a rename can wait on the file system's
+    journal: not on the event loop)."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, document in pending.items():
             staged.append((_stage(path, _encode(document)), path))
     except BaseException:
+        verdict.wait()
         _discard(staged)
         raise
-    return staged
-
-
-def _publish(staged: list[tuple[Path, Path]], order: int) -> None:
-    for temporary, path in staged:
-        if _published.get(path, -1) > order:
-            temporary.unlink(missing_ok=True)  # a later commit's version is already there
-            continue
-        os.replace(temporary, path)
-        _published[path] = order
+    if not verdict.wait():
+        _discard(staged)
+        return
+    with _publishing:
+        for temporary, path in staged:
+            if _published.get(path, -1) > order:
+                temporary.unlink(missing_ok=True)  # a later commit's version is in place
+                continue
+            os.replace(temporary, path)
+            _published[path] = order
 
 
 def _discard(staged: list[tuple[Path, Path]]) -> None:
