@@ -143,7 +143,6 @@ async def get_tasks(
 @router.get(
     "/task/{id}",
     response_model=TaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def get_task(id: GuidPath, db: DbSession, caller: CurrentUser) -> TaskDataResponse:
@@ -153,7 +152,6 @@ async def get_task(id: GuidPath, db: DbSession, caller: CurrentUser) -> TaskData
 @router.post(
     "/task/create",
     response_model=TaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 409),
 )
 async def create_task(
@@ -190,7 +188,6 @@ async def delete_task(
 @router.post(
     "/task/modify",
     response_model=TaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def modify_task(
@@ -213,7 +210,6 @@ def _stop_detached(db: DbSession, labs: LabJobs, background: BackgroundTasks) ->
 @router.get(
     "/user/{id}/task/{taskId}",
     response_model=PersonalTaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def get_personal_task(
@@ -326,7 +322,6 @@ async def start_vm(
 @router.get(
     "/task/{taskId}/status/{id}",
     response_model=TaskStatusResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404, 503),
 )
 async def vm_status(

@@ -15,7 +15,7 @@ from vigil.core.identity import directory
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import Role, User
 from vigil.core.tasks import service as tasks
-from vigil.surfaces.exammanager.errors import ExamManagerRoute, field_name
+from vigil.surfaces.exammanager.errors import ExamManagerRoute, validation_message
 from vigil.surfaces.exammanager.schemas import (
     AddStudentsRequest,
     CreateGroupRequest,
@@ -114,7 +114,8 @@ async def _optional_body(request: Request, model: type[M], limit: int) -> M | No
     except ValidationError as exc:
         problems: dict[str, str] = {}
         for error in exc.errors():
-            problems.setdefault(field_name(tuple(error.get("loc", ()))), error["msg"])
+            field, message = validation_message(error)
+            problems.setdefault(field, message)
         raise InvalidFields(problems) from exc
 
 
@@ -135,7 +136,6 @@ async def login(body: LoginEditModel, db: DbSession, settings: SettingsDep) -> J
 @router.get(
     "/user/{id}",
     response_model=UserDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def get_user(id: GuidPath, db: DbSession, caller: CurrentUser) -> UserDataResponse:
@@ -147,7 +147,6 @@ async def get_user(id: GuidPath, db: DbSession, caller: CurrentUser) -> UserData
 @router.post(
     "/user/modify",
     response_model=UserDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404, 409),
 )
 async def modify_user(
@@ -179,7 +178,6 @@ _USERS_DOC = (
 @router.get(
     "/users",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 413),
     description=_USERS_DOC,
 )
@@ -197,7 +195,6 @@ async def get_users(
 @router.post(
     "/users",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 413),
     description=_USERS_DOC,
     openapi_extra=optional_json_body(GetUsersRequest),
@@ -233,7 +230,6 @@ async def _list_users(db: DbSession, caller: User, wanted: GetUsersRequest) -> U
 @router.post(
     "/users/create",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 409),
 )
 async def create_users(
@@ -278,7 +274,6 @@ async def get_group(id: GuidPath, db: DbSession, caller: CurrentUser) -> GroupDa
 @router.get(
     "/group/{id}/students",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def group_students(id: GuidPath, db: DbSession, caller: CurrentUser) -> UsersDataResponse:
@@ -310,7 +305,6 @@ async def create_group(
 @router.post(
     "/group/students/add",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def add_group_students(
@@ -326,7 +320,6 @@ async def add_group_students(
 @router.post(
     "/group/students/remove",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def remove_group_students(
