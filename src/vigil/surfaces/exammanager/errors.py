@@ -4,16 +4,18 @@ request is wrong or contradicts what is stored (400, 409), `BadResponse` (`excep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vigil.core.errors import ConflictingFields, InvalidFields, VigilError
+from vigil.core.errors import ConflictingFields, InvalidFields, PayloadTooLarge, VigilError
 from vigil.core.tasks.vms import LabUnavailable
+from vigil.web.deps import runtime_of
 from vigil.web.errors import SurfaceRoute, status_for
 
 ERRORS_RESPONSE_STATUSES = {400, 409}
@@ -62,6 +64,20 @@ def field_name(location: tuple[int | str, ...]) -> str:
     return name or "request"
 
 
+async def read_within(request: Request, limit: int) -> None:
+    """Read the body before FastAPI parses it, refusing one over `VIGIL_MAX_JSON_BYTES`
+    (413) instead of holding any size in memory; the handler then reads the cached copy."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes")
+    request._body = bytes(body)  # Starlette's cache: request.body() and stream() return it
+
+
 NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
 
 
@@ -82,6 +98,15 @@ class ExamManagerRoute(SurfaceRoute):
         kwargs["response_model_exclude_none"] = True  # a field without a value is left out
         kwargs["strict_content_type"] = False  # a JSON body sent without Content-Type is read
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def within_limit(request: Request) -> Response:
+            await read_within(request, runtime_of(request).settings.max_json_bytes)
+            return await handle(request)
+
+        return within_limit
 
     def render_error(self, exc: VigilError) -> Response:
         if isinstance(exc, LabUnavailable):
