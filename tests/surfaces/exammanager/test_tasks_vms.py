@@ -463,4 +463,5 @@ def test_a_checker_that_cannot_run_fails_the_check(
         "the check to fail",
     )
     assert result["message"].startswith("the check could not run: ")
-    assert "/nonexistent/checker" in result["message"]
+    assert result["message"].endswith("the task's checker 'checker' could not be started")
+    assert "/nonexistent" not in result["message"]  # the student sees no server path
