@@ -41,6 +41,8 @@ CALLS: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/user/{student}/task/{task}", None, {ADMIN, STUDENT}),
     ("POST", "/user/modify", {"id": "{student}", "firstName": "Иван"}, {ADMIN, STUDENT}),
     ("GET", "/users", None, {ADMIN}),
+    ("POST", "/users", {}, {ADMIN}),  # the extension: GetUsersRequest posted
+    ("GET", "/users", {"role": 1}, {ADMIN}),  # GET with the contract's JSON body
     ("POST", "/users/create", {"users": []}, {ADMIN}),
     ("POST", "/users/delete", {"users": []}, {ADMIN}),
     ("POST", "/user/{student}/tasks/add", {"tasks": []}, {ADMIN}),

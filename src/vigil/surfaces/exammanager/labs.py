@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Request
 from fastapi.responses import Response as RawResponse
 
 from vigil.core import policy
@@ -20,7 +20,12 @@ from vigil.core.tasks.models import PersonalTask, Task
 from vigil.core.tasks.statuses import VmStatus
 from vigil.labs.driver import NO_HYPERVISOR_MESSAGE
 from vigil.surfaces.exammanager.errors import ExamManagerRoute
-from vigil.surfaces.exammanager.router import _optional_body, optional_json_body
+from vigil.surfaces.exammanager.router import (
+    Labs,
+    _optional_body,
+    optional_json_body,
+    stop_detached,
+)
 from vigil.surfaces.exammanager.schemas import (
     AddPersonalTasksRequest,
     CreateTaskRequest,
@@ -52,14 +57,6 @@ ImagePath = Annotated[
     str, Path(min_length=1, max_length=200, description="the VM image id, as the task lists it")
 ]
 VNC_FILE = "connection.vnc"
-
-
-async def get_lab_jobs(request: Request) -> LabJobs:
-    jobs: LabJobs = request.app.state.lab_jobs
-    return jobs
-
-
-Labs = Annotated[LabJobs, Depends(get_lab_jobs)]
 
 
 def require_hypervisor(labs: LabJobs) -> None:
@@ -181,7 +178,7 @@ async def delete_task(
     """Every student's machines of the task are stopped."""
     policy.require(caller, policy.Action.MANAGE_TASKS)
     await tasks.delete_task(db, await tasks.find_task(db, body.taskId, field="taskId"))
-    _stop_detached(db, labs, background)
+    stop_detached(db, labs, background)
     return Response(message=f"task {body.taskId} deleted")
 
 
@@ -197,11 +194,6 @@ async def modify_task(
     task = await tasks.find_task(db, body.taskId, field="taskId")
     await tasks.modify_task(db, task, body.title, body.description)
     return await task_data(db, task, caller)
-
-
-def _stop_detached(db: DbSession, labs: LabJobs, background: BackgroundTasks) -> None:
-    for vm_row_id in tasks.detached_vms(db):
-        background.add_task(labs.stop_vm, vm_row_id)
 
 
 # --- personal tasks ---------------------------------------------------------------------
@@ -288,7 +280,7 @@ async def remove_personal_tasks(
     policy.require(caller, policy.Action.MANAGE_TASKS)
     user = await directory.find_user(db, id)
     await tasks.take_tasks(db, user, [p.id for p in body.pesronalTasks])
-    _stop_detached(db, labs, background)
+    stop_detached(db, labs, background)
     return Response(message=f"{len(body.pesronalTasks)} task(s) removed")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from vigil.core import policy
@@ -15,6 +15,7 @@ from vigil.core.identity import directory
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import Role, User
 from vigil.core.tasks import service as tasks
+from vigil.core.tasks.jobs import LabJobs
 from vigil.surfaces.exammanager.errors import ExamManagerRoute, validation_message
 from vigil.surfaces.exammanager.schemas import (
     AddStudentsRequest,
@@ -43,6 +44,20 @@ from vigil.web.deps import CurrentUser, DbSession, SettingsDep
 router = APIRouter(route_class=ExamManagerRoute, tags=["ExamManager"])
 PREFIXES = ("/login", "/user", "/users", "/task", "/tasks", "/group", "/groups")
 GuidPath = Annotated[uuid.UUID, Path(description="a GUID")]
+
+
+async def get_lab_jobs(request: Request) -> LabJobs:
+    jobs: LabJobs = request.app.state.lab_jobs
+    return jobs
+
+
+Labs = Annotated[LabJobs, Depends(get_lab_jobs)]
+
+
+def stop_detached(db: DbSession, labs: LabJobs, background: BackgroundTasks) -> None:
+    """Stop, once the commit is done, the machines this request took from their students."""
+    for vm_row_id in tasks.detached_vms(db):
+        background.add_task(labs.stop_vm, vm_row_id)
 
 
 def role_code(user: User) -> int:
@@ -253,10 +268,18 @@ async def create_users(
 
 
 @router.post("/users/delete", response_model=Response, responses=errors(400, 401, 403, 404, 409))
-async def delete_users(body: DeleteUsersRequest, db: DbSession, caller: CurrentUser) -> Response:
-    """`onlyLogin` true: sign-in refused, data kept. False: personal data erased too."""
+async def delete_users(
+    body: DeleteUsersRequest,
+    db: DbSession,
+    caller: CurrentUser,
+    labs: Labs,
+    background: BackgroundTasks,
+) -> Response:
+    """`onlyLogin` true: sign-in refused, data kept. False: personal data erased too, tasks
+    taken and their machines stopped."""
     policy.require(caller, policy.Action.MANAGE_USERS)
     await directory.delete_users(db, caller, [(u.id, u.onlyLogin) for u in body.users])
+    stop_detached(db, labs, background)
     return Response(message=f"{len(body.users)} user(s) deleted")
 
 
