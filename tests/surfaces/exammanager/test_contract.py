@@ -394,3 +394,17 @@ def test_a_json_body_without_content_type_is_read(client: TestClient, admin: Cal
     """As the optional bodies (GET /users, /groups, /tasks) always were."""
     answer = client.post("/group/create", content=b'{"name": "G"}', headers=admin.headers)
     assert ok(answer, "GroupDataResponse")["name"] == "G"
+
+
+def test_image_ids_a_hypervisor_would_refuse_are_refused_at_creation(
+    client: TestClient, admin: Caller
+) -> None:
+    images = [{"id": "debian-12.1"}, {"id": "../../etc/base"}, {"id": "-rf"}, {"id": "a b"}]
+    body = {"title": "t", "description": "d", "virtualMachines": images}
+    answer = client.post("/task/create", json=body, headers=admin.headers)
+    assert answer.status_code == 400
+    errors = answer.json()["errors"]
+    assert set(errors) == {f"virtualMachines[{i}].id" for i in (1, 2, 3)}
+    assert "use letters, digits and _ . : @ -" in errors["virtualMachines[1].id"]
+    listed = ok(client.post("/tasks", headers=admin.headers), "TasksDataResponse")
+    assert listed["tasks"] == []

@@ -21,6 +21,17 @@ from pydantic import (
     StringConstraints,
 )
 
+from vigil.labs.driver import LabsError
+from vigil.labs.ids import check_id
+
+
+def _plain_image_id(value: str) -> str:
+    """Refused when the task is created, not when a student's machine fails to start."""
+    try:
+        return check_id(value, "VM image id")
+    except LabsError as error:
+        raise ValueError(str(error)) from None
+
 
 def _known_task_status(value: int) -> int:
     if value not in (0, 1, 2, 4):
@@ -37,7 +48,9 @@ Password = Annotated[str, StringConstraints(min_length=1, max_length=1024, patte
 Name = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]
 Title = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
 LongText = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
-ImageId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+ImageId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_image_id)
+]
 # Integers, not Literal: a query parameter arrives as text, and "0" must still be role 0.
 Role = Annotated[int, Field(ge=0, le=1, description="0 admin, 1 student")]
 # In JSON bodies a number must be a number: `"role": true` or `"role": "0"` is refused, not
