@@ -396,6 +396,29 @@ def test_a_json_body_without_content_type_is_read(client: TestClient, admin: Cal
     assert ok(answer, "GroupDataResponse")["name"] == "G"
 
 
+def test_an_empty_id_list_filters_nothing(
+    client: TestClient, admin: Caller, student: Caller
+) -> None:
+    """`studentIds: []` on /tasks, like `groupIds: []` on /users: no filter, not "nobody"."""
+    held, free = create_task(client, admin, title="held"), create_task(client, admin, title="free")
+    assign(client, admin, student, held["id"])
+    h = admin.headers
+    for body in ({}, {"studentIds": None}, {"studentIds": []}):
+        listed = ok(client.post("/tasks", json=body, headers=h), "TasksDataResponse")
+        assert [t["id"] for t in listed["tasks"]] == [held["id"], free["id"]], body
+    only = ok(
+        client.post("/tasks", json={"studentIds": [student.id]}, headers=h), "TasksDataResponse"
+    )
+    assert [t["id"] for t in only["tasks"]] == [held["id"]]
+    users = ok(
+        client.request("GET", "/users", json={"groupIds": [], "taskIds": []}, headers=h),
+        "UsersDataResponse",
+    )
+    assert len(users["users"]) == 2
+    mine = client.post("/tasks", json={"studentIds": []}, headers=student.headers)
+    assert [t["id"] for t in ok(mine, "TasksDataResponse")["tasks"]] == [held["id"]]
+
+
 def test_image_ids_a_hypervisor_would_refuse_are_refused_at_creation(
     client: TestClient, admin: Caller
 ) -> None:

@@ -121,7 +121,7 @@ async def get_tasks(
     wanted = await _optional_body(request, GetTasksRequest, settings.max_json_bytes)
     wanted = wanted or GetTasksRequest()
     student_ids = None
-    if wanted.studentIds is not None:
+    if wanted.studentIds:  # [] filters nothing, as groupIds and taskIds of /users do
         students = await directory.find_users(db, wanted.studentIds, "studentIds", item="")
         student_ids = [s.id for s in students]
     if not policy.allows(caller, policy.Action.MANAGE_TASKS):
