@@ -82,7 +82,7 @@ async def test_the_checker_does_not_see_vigil_secrets(
     [
         ("", "the task has no checker command"),
         ("check 'unclosed", "the task's checker command cannot be parsed: No closing quotation"),
-        ("/no/such/checker --x", "the task's checker '/no/such/checker' could not be started"),
+        ("/no/such/checker --x", "the task's checker 'checker' could not be started"),
     ],
 )
 async def test_a_broken_command_is_the_task_authors_error(command: str, error: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import PurePath
 
 import structlog
 
@@ -44,7 +45,9 @@ async def run_task_checker(command: str, vm: VmInfo, timeout_seconds: float) -> 
         )
     except OSError as error:
         log.error("labs.checker_unrunnable", program=argv[0], error=str(error))
-        raise LabsError(f"the task's checker {argv[0]!r} could not be started") from None
+        # the student reads this message too: the program's name, not where it lives
+        name = PurePath(argv[0]).name
+        raise LabsError(f"the task's checker {name!r} could not be started") from None
 
     message = finished.stdout.strip()[:MESSAGE_LIMIT]
     if finished.returncode == 0:

@@ -41,6 +41,8 @@ CALLS: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/user/{student}/task/{task}", None, {ADMIN, STUDENT}),
     ("POST", "/user/modify", {"id": "{student}", "firstName": "Иван"}, {ADMIN, STUDENT}),
     ("GET", "/users", None, {ADMIN}),
+    ("POST", "/users", {}, {ADMIN}),  # the extension: GetUsersRequest posted
+    ("GET", "/users", {"role": 1}, {ADMIN}),  # GET with the contract's JSON body
     ("POST", "/users/create", {"users": []}, {ADMIN}),
     ("POST", "/users/delete", {"users": []}, {ADMIN}),
     ("POST", "/user/{student}/tasks/add", {"tasks": []}, {ADMIN}),
@@ -157,3 +159,34 @@ def test_policy_decisions(actor: User, allowed: set[str]) -> None:
     else:
         with pytest.raises(PermissionDenied, match="only the student"):
             policy.require_lab_holder(actor, 3)
+
+
+def test_another_students_personal_task_is_out_of_reach(
+    client: TestClient, admin: Caller, student: Caller, other: Caller
+) -> None:
+    """Named by the task's id or by the personal task's own id, under either student's id:
+    another student neither reads it nor touches its machine."""
+    ids = build(client, admin, student)
+    personal = ok(
+        client.get(f"/user/{student.id}/tasks", headers=student.headers),
+        "PersonalTasksDataResponse",
+    )["personalTasks"][0]["tasks"][0]["id"]
+    for ref in (ids["task"], personal):
+        assert (
+            client.get(f"/user/{student.id}/task/{ref}", headers=other.headers).status_code == 403
+        )
+        mine = client.get(f"/user/{other.id}/task/{ref}", headers=other.headers)
+        assert mine.status_code == 404  # it is not among the other student's tasks
+    for verb in ("start/img", "status/img", "connect/img", "stop/img", "check"):
+        by_task = client.get(f"/task/{ids['task']}/{verb}", headers=other.headers)
+        assert by_task.status_code == 403, verb
+        by_personal = client.get(f"/task/{personal}/{verb}", headers=other.headers)
+        assert by_personal.status_code == 404, verb  # VM paths name the task, not the holding
+    running = client.get(f"/task/{ids['task']}/status/img", headers=student.headers).json()
+    assert running["status"] == 1  # untouched
+    modify = {"id": student.id, "password": "taken-over-now"}
+    assert client.post("/user/modify", json=modify, headers=other.headers).status_code == 403
+    assert (
+        client.post("/login", json={"login": "ivan", "password": "taken-over-now"}).status_code
+        == 401
+    )

@@ -51,6 +51,25 @@ def test_body_over_the_limit_is_413(settings: Settings, admin: Caller, client: T
     assert answer.json()["exceptionType"] == "PayloadTooLarge"
 
 
+@pytest.mark.parametrize("path", ["/login", "/users/create", "/task/create", "/group/create"])
+def test_every_body_is_held_to_the_limit(
+    settings: Settings, admin: Caller, client: TestClient, path: str
+) -> None:
+    """FastAPI-parsed bodies too, declared or chunked: none is read past the limit."""
+    small = settings.model_copy(update={"max_json_bytes": 64})
+    big = b'{"users": [], "name": "' + b"x" * 1000 + b'"}'
+    h = {**admin.headers, "Content-Type": "application/json"}
+    with TestClient(create_app(small)) as http:
+        declared = http.post(path, content=big, headers=h)
+        chunked = http.post(path, content=iter([big[:50], big[50:]]), headers=h)
+        fits = http.post("/group/create", json={"name": "G"}, headers=admin.headers)
+    for answer in (declared, chunked):
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["exceptionType"] == "PayloadTooLarge"
+        assert answer.json()["message"] == "the body is over 64 bytes"
+    assert fits.status_code == 200
+
+
 def test_guid_paths_are_checked(client: TestClient, admin: Caller) -> None:
     for path in ("/user/123", "/group/abc", "/task/zzz", "/user/1/tasks", "/task/1/check"):
         answer = client.get(path, headers=admin.headers)
@@ -133,3 +152,85 @@ def test_stop_while_loading_wins(
         )
         wait_for(lambda: not list(vm_state.glob("*.json")), "the machine to be killed")
         ok(http.get(f"/task/{task['id']}/start/img", headers=student.headers), "Response")
+
+
+ODD_IDS = ["1", "99999999999999999999999999", "not-a-guid", "%00", "a" * 5000]
+ODD_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b'"x"',
+    b"{}",
+    b'{"users": "x", "tasks": [1], "students": [{"id": 99999999999999999999}]}',
+    b'{"taskId": 12, "groupId": null, "pesronalTasks": [{"id": "not-a-guid"}]}',
+    b'{"name": 1e400, "count": 99999999999999999999999, "role": true, "title": "\\u0000"}',
+    b'{"title": "a", "description": "b", "virtualMachines": [{"id": "../x", "order": 1e30}]}',
+    b"\xff\xfe",
+    b'{"login": "admin", "password": "x\\ud800"}',
+    b'{"users": [{"id": "00000000-0000-0000-0000-000000000000", "onlyLogin": "maybe"}]}',
+]
+GET_PATHS = [
+    "/user/{u}",
+    "/user/{u}/tasks",
+    "/user/{u}/task/{t}",
+    "/task/{t}",
+    "/task/{t}/start/{i}",
+    "/task/{t}/status/{i}",
+    "/task/{t}/connect/{i}",
+    "/task/{t}/check",
+    "/task/{t}/stop/{i}",
+    "/group/{g}",
+    "/group/{g}/students",
+    "/group/{g}/delete",
+    "/users",
+]
+POST_PATHS = [
+    "/login",
+    "/user/{u}/tasks/add",
+    "/user/{u}/tasks/remove",
+    "/user/modify",
+    "/users",
+    "/users/create",
+    "/users/delete",
+    "/tasks",
+    "/task/create",
+    "/task/delete",
+    "/task/modify",
+    "/group/create",
+    "/group/students/add",
+    "/group/students/remove",
+    "/groups",
+]
+
+
+def test_odd_inputs_answer_in_the_contract_shape(
+    client: TestClient, admin: Caller, student: Caller
+) -> None:
+    """Non-GUID and huge ids, wrong JSON types, empty and non-JSON bodies, GET with a body:
+    never a 500, never a trace or a path, always a typed body (connect's file aside)."""
+    task = create_task(client, admin, virtualMachines=[{"id": "img"}])
+    assign(client, admin, student, task["id"])
+    group = client.post("/group/create", json={"name": "G"}, headers=admin.headers).json()
+    real = {"u": student.id, "t": task["id"], "g": group["id"], "i": "img"}
+    problems = []
+
+    def look(method: str, path: str, content: bytes, caller: Caller) -> None:
+        headers = {**caller.headers, "Content-Type": "application/json"}
+        answer = client.request(method, path, content=content, headers=headers)
+        leaked = any(s in answer.text for s in ("Traceback", "site-packages", "/vigil/", ".py"))
+        typed = "/connect/" in path and answer.status_code == 200 or "type" in answer.json()
+        if answer.status_code >= 500 or leaked or not typed:
+            problems.append(f"{method} {path[:80]} {content[:40]!r}: {answer.text[:200]}")
+
+    for caller in (admin, student):
+        for path in GET_PATHS:
+            look("GET", path.format(**real), b'{"name": ', caller)  # GET with a (broken) body
+            for key in "utgi":
+                for odd in ODD_IDS:
+                    look("GET", path.format(**{**real, key: odd}), b"", caller)
+        for path in POST_PATHS:
+            for body in ODD_BODIES:
+                look("POST", path.format(**real), body, caller)
+            for odd in ODD_IDS:
+                look("POST", path.format(**{**real, "u": odd}), b"{}", caller)
+    assert not problems, "\n".join(problems)

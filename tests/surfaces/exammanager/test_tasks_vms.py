@@ -302,6 +302,21 @@ def test_removing_the_task_stops_its_vms(
     wait_for(lambda: not list(vm_state.glob("*.json")), "the VM to be killed")
 
 
+def test_erasing_a_student_stops_their_vms(
+    client: TestClient, admin: Caller, student: Caller, vm_state: Path
+) -> None:
+    """At once, after the commit: not at the next poll (the fixture polls once an hour)."""
+    task = lab_task(client, admin)
+    assign(client, admin, student, task["id"])
+    running = start_and_wait(client, student, task["id"])
+    erase = {"users": [{"id": student.id, "onlyLogin": False}]}
+    ok(client.post("/users/delete", json=erase, headers=admin.headers), "Response")
+    wait_for(lambda: not list(vm_state.glob("*.json")), "the VM to be killed")
+    assert f"kill {running['vMachineId']}" in (vm_state / "calls.log").read_text()
+    run_async(client, jobs(client).idle)
+    assert client.get(f"/task/{task['id']}", headers=admin.headers).json()["students"] == []
+
+
 def test_poll_marks_vanished_vms_killed(
     client: TestClient, admin: Caller, student: Caller, vm_state: Path
 ) -> None:
@@ -463,4 +478,5 @@ def test_a_checker_that_cannot_run_fails_the_check(
         "the check to fail",
     )
     assert result["message"].startswith("the check could not run: ")
-    assert "/nonexistent/checker" in result["message"]
+    assert result["message"].endswith("the task's checker 'checker' could not be started")
+    assert "/nonexistent" not in result["message"]  # the student sees no server path

@@ -4,14 +4,18 @@ request is wrong or contradicts what is stored (400, 409), `BadResponse` (`excep
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
+from typing import Any
 
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vigil.core.errors import ConflictingFields, InvalidFields, VigilError
+from vigil.core.errors import ConflictingFields, InvalidFields, PayloadTooLarge, VigilError
 from vigil.core.tasks.vms import LabUnavailable
+from vigil.web.deps import runtime_of
 from vigil.web.errors import SurfaceRoute, status_for
 
 ERRORS_RESPONSE_STATUSES = {400, 409}
@@ -60,7 +64,50 @@ def field_name(location: tuple[int | str, ...]) -> str:
     return name or "request"
 
 
+async def read_within(request: Request, limit: int) -> None:
+    """Read the body before FastAPI parses it, refusing one over `VIGIL_MAX_JSON_BYTES`
+    (413) instead of holding any size in memory; the handler then reads the cached copy."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes")
+    request._body = bytes(body)  # Starlette's cache: request.body() and stream() return it
+
+
+NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+
+
+def validation_message(error: Any) -> tuple[str, str]:
+    """(field, message) for one of pydantic's errors, said the way the client needs it."""
+    location = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "")
+        at = f" at character {location[-1]}" if location and isinstance(location[-1], int) else ""
+        return "request", f"the body is not valid JSON{at}: {reason}".rstrip(": ")
+    if location in (("body",), ()) and error.get("type") in NOT_AN_OBJECT:
+        return "request", "the body must be a JSON object, sent as Content-Type: application/json"
+    return field_name(location), str(error.get("msg", "invalid"))
+
+
 class ExamManagerRoute(SurfaceRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["response_model_exclude_none"] = True  # a field without a value is left out
+        kwargs["strict_content_type"] = False  # a JSON body sent without Content-Type is read
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def within_limit(request: Request) -> Response:
+            await read_within(request, runtime_of(request).settings.max_json_bytes)
+            return await handle(request)
+
+        return within_limit
+
     def render_error(self, exc: VigilError) -> Response:
         if isinstance(exc, LabUnavailable):
             return bad_response(503, "NoHypervisorConfigured", exc.message)
@@ -74,7 +121,8 @@ class ExamManagerRoute(SurfaceRoute):
     def render_validation_error(self, exc: RequestValidationError) -> Response:
         errors: dict[str, str] = {}
         for error in exc.errors():
-            errors.setdefault(field_name(tuple(error.get("loc", ()))), error.get("msg", "invalid"))
+            field, message = validation_message(error)
+            errors.setdefault(field, message)
         return errors_response(400, errors)
 
     def render_http_error(self, exc: StarletteHTTPException) -> Response:

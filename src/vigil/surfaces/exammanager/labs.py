@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Request
 from fastapi.responses import Response as RawResponse
 
 from vigil.core import policy
@@ -20,7 +20,12 @@ from vigil.core.tasks.models import PersonalTask, Task
 from vigil.core.tasks.statuses import VmStatus
 from vigil.labs.driver import NO_HYPERVISOR_MESSAGE
 from vigil.surfaces.exammanager.errors import ExamManagerRoute
-from vigil.surfaces.exammanager.router import _optional_body, optional_json_body
+from vigil.surfaces.exammanager.router import (
+    Labs,
+    _optional_body,
+    optional_json_body,
+    stop_detached,
+)
 from vigil.surfaces.exammanager.schemas import (
     AddPersonalTasksRequest,
     CreateTaskRequest,
@@ -52,14 +57,6 @@ ImagePath = Annotated[
     str, Path(min_length=1, max_length=200, description="the VM image id, as the task lists it")
 ]
 VNC_FILE = "connection.vnc"
-
-
-async def get_lab_jobs(request: Request) -> LabJobs:
-    jobs: LabJobs = request.app.state.lab_jobs
-    return jobs
-
-
-Labs = Annotated[LabJobs, Depends(get_lab_jobs)]
 
 
 def require_hypervisor(labs: LabJobs) -> None:
@@ -124,7 +121,7 @@ async def get_tasks(
     wanted = await _optional_body(request, GetTasksRequest, settings.max_json_bytes)
     wanted = wanted or GetTasksRequest()
     student_ids = None
-    if wanted.studentIds is not None:
+    if wanted.studentIds:  # [] filters nothing, as groupIds and taskIds of /users do
         students = await directory.find_users(db, wanted.studentIds, "studentIds", item="")
         student_ids = [s.id for s in students]
     if not policy.allows(caller, policy.Action.MANAGE_TASKS):
@@ -143,7 +140,6 @@ async def get_tasks(
 @router.get(
     "/task/{id}",
     response_model=TaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def get_task(id: GuidPath, db: DbSession, caller: CurrentUser) -> TaskDataResponse:
@@ -153,7 +149,6 @@ async def get_task(id: GuidPath, db: DbSession, caller: CurrentUser) -> TaskData
 @router.post(
     "/task/create",
     response_model=TaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 409),
 )
 async def create_task(
@@ -183,14 +178,13 @@ async def delete_task(
     """Every student's machines of the task are stopped."""
     policy.require(caller, policy.Action.MANAGE_TASKS)
     await tasks.delete_task(db, await tasks.find_task(db, body.taskId, field="taskId"))
-    _stop_detached(db, labs, background)
+    stop_detached(db, labs, background)
     return Response(message=f"task {body.taskId} deleted")
 
 
 @router.post(
     "/task/modify",
     response_model=TaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def modify_task(
@@ -202,18 +196,12 @@ async def modify_task(
     return await task_data(db, task, caller)
 
 
-def _stop_detached(db: DbSession, labs: LabJobs, background: BackgroundTasks) -> None:
-    for vm_row_id in tasks.detached_vms(db):
-        background.add_task(labs.stop_vm, vm_row_id)
-
-
 # --- personal tasks ---------------------------------------------------------------------
 
 
 @router.get(
     "/user/{id}/task/{taskId}",
     response_model=PersonalTaskDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def get_personal_task(
@@ -292,7 +280,7 @@ async def remove_personal_tasks(
     policy.require(caller, policy.Action.MANAGE_TASKS)
     user = await directory.find_user(db, id)
     await tasks.take_tasks(db, user, [p.id for p in body.pesronalTasks])
-    _stop_detached(db, labs, background)
+    stop_detached(db, labs, background)
     return Response(message=f"{len(body.pesronalTasks)} task(s) removed")
 
 
@@ -326,7 +314,6 @@ async def start_vm(
 @router.get(
     "/task/{taskId}/status/{id}",
     response_model=TaskStatusResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404, 503),
 )
 async def vm_status(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from vigil.core import policy
@@ -15,7 +15,8 @@ from vigil.core.identity import directory
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import Role, User
 from vigil.core.tasks import service as tasks
-from vigil.surfaces.exammanager.errors import ExamManagerRoute, field_name
+from vigil.core.tasks.jobs import LabJobs
+from vigil.surfaces.exammanager.errors import ExamManagerRoute, validation_message
 from vigil.surfaces.exammanager.schemas import (
     AddStudentsRequest,
     CreateGroupRequest,
@@ -43,6 +44,20 @@ from vigil.web.deps import CurrentUser, DbSession, SettingsDep
 router = APIRouter(route_class=ExamManagerRoute, tags=["ExamManager"])
 PREFIXES = ("/login", "/user", "/users", "/task", "/tasks", "/group", "/groups")
 GuidPath = Annotated[uuid.UUID, Path(description="a GUID")]
+
+
+async def get_lab_jobs(request: Request) -> LabJobs:
+    jobs: LabJobs = request.app.state.lab_jobs
+    return jobs
+
+
+Labs = Annotated[LabJobs, Depends(get_lab_jobs)]
+
+
+def stop_detached(db: DbSession, labs: LabJobs, background: BackgroundTasks) -> None:
+    """Stop, once the commit is done, the machines this request took from their students."""
+    for vm_row_id in tasks.detached_vms(db):
+        background.add_task(labs.stop_vm, vm_row_id)
 
 
 def role_code(user: User) -> int:
@@ -114,7 +129,8 @@ async def _optional_body(request: Request, model: type[M], limit: int) -> M | No
     except ValidationError as exc:
         problems: dict[str, str] = {}
         for error in exc.errors():
-            problems.setdefault(field_name(tuple(error.get("loc", ()))), error["msg"])
+            field, message = validation_message(error)
+            problems.setdefault(field, message)
         raise InvalidFields(problems) from exc
 
 
@@ -135,7 +151,6 @@ async def login(body: LoginEditModel, db: DbSession, settings: SettingsDep) -> J
 @router.get(
     "/user/{id}",
     response_model=UserDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def get_user(id: GuidPath, db: DbSession, caller: CurrentUser) -> UserDataResponse:
@@ -147,7 +162,6 @@ async def get_user(id: GuidPath, db: DbSession, caller: CurrentUser) -> UserData
 @router.post(
     "/user/modify",
     response_model=UserDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404, 409),
 )
 async def modify_user(
@@ -179,7 +193,6 @@ _USERS_DOC = (
 @router.get(
     "/users",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 413),
     description=_USERS_DOC,
 )
@@ -197,7 +210,6 @@ async def get_users(
 @router.post(
     "/users",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 413),
     description=_USERS_DOC,
     openapi_extra=optional_json_body(GetUsersRequest),
@@ -233,7 +245,6 @@ async def _list_users(db: DbSession, caller: User, wanted: GetUsersRequest) -> U
 @router.post(
     "/users/create",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 409),
 )
 async def create_users(
@@ -257,10 +268,18 @@ async def create_users(
 
 
 @router.post("/users/delete", response_model=Response, responses=errors(400, 401, 403, 404, 409))
-async def delete_users(body: DeleteUsersRequest, db: DbSession, caller: CurrentUser) -> Response:
-    """`onlyLogin` true: sign-in refused, data kept. False: personal data erased too."""
+async def delete_users(
+    body: DeleteUsersRequest,
+    db: DbSession,
+    caller: CurrentUser,
+    labs: Labs,
+    background: BackgroundTasks,
+) -> Response:
+    """`onlyLogin` true: sign-in refused, data kept. False: personal data erased too, tasks
+    taken and their machines stopped."""
     policy.require(caller, policy.Action.MANAGE_USERS)
     await directory.delete_users(db, caller, [(u.id, u.onlyLogin) for u in body.users])
+    stop_detached(db, labs, background)
     return Response(message=f"{len(body.users)} user(s) deleted")
 
 
@@ -278,7 +297,6 @@ async def get_group(id: GuidPath, db: DbSession, caller: CurrentUser) -> GroupDa
 @router.get(
     "/group/{id}/students",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def group_students(id: GuidPath, db: DbSession, caller: CurrentUser) -> UsersDataResponse:
@@ -310,7 +328,6 @@ async def create_group(
 @router.post(
     "/group/students/add",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def add_group_students(
@@ -326,7 +343,6 @@ async def add_group_students(
 @router.post(
     "/group/students/remove",
     response_model=UsersDataResponse,
-    response_model_exclude_none=True,
     responses=errors(400, 401, 403, 404),
 )
 async def remove_group_students(

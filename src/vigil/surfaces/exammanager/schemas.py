@@ -10,7 +10,27 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+)
+
+from vigil.labs.driver import LabsError
+from vigil.labs.ids import check_id
+
+
+def _plain_image_id(value: str) -> str:
+    """Refused when the task is created, not when a student's machine fails to start."""
+    try:
+        return check_id(value, "VM image id")
+    except LabsError as error:
+        raise ValueError(str(error)) from None
 
 
 def _known_task_status(value: int) -> int:
@@ -28,15 +48,21 @@ Password = Annotated[str, StringConstraints(min_length=1, max_length=1024, patte
 Name = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]
 Title = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
 LongText = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
-ImageId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+ImageId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_image_id)
+]
 # Integers, not Literal: a query parameter arrives as text, and "0" must still be role 0.
 Role = Annotated[int, Field(ge=0, le=1, description="0 admin, 1 student")]
+# In JSON bodies a number must be a number: `"role": true` or `"role": "0"` is refused, not
+# read as 1 or 0 (a role, above all, is not guessed).
+BodyRole = Annotated[Role, Strict()]
+BodyInt = Annotated[int, Strict()]
 TaskStatusCode = Annotated[
     int,
     Field(ge=0, le=4, description="0 not checked, 1 FAILED, 2 SUCCESSED, 4 CHECKING"),
     AfterValidator(_known_task_status),
 ]
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INT)]
 
 
 class Request(BaseModel):
@@ -76,7 +102,7 @@ class GetTasksRequest(Request):
 class VirtualMachineIn(Request):
     id: ImageId
     title: Title | None = None
-    order: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)] | None = None
+    order: Annotated[BodyInt, Field(ge=-MAX_INT, le=MAX_INT)] | None = None
 
 
 class CreateTaskRequest(Request):
@@ -132,7 +158,7 @@ class NewUserIn(Request):
     password: Password
     firstName: Name
     lastName: Name
-    role: Role
+    role: BodyRole
     groupId: uuid.UUID | None = None
 
 
@@ -142,7 +168,7 @@ class CreateUsersRequest(Request):
 
 class UserRemoval(Request):
     id: uuid.UUID
-    onlyLogin: bool
+    onlyLogin: StrictBool
 
 
 class DeleteUsersRequest(Request):
@@ -162,7 +188,7 @@ class ModifyUserRequest(Request):
     password: Password | None = None
     firstName: Name | None = None
     lastName: Name | None = None
-    role: Role | None = None
+    role: BodyRole | None = None
 
 
 # --- responses --------------------------------------------------------------------------
