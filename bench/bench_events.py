@@ -313,7 +313,9 @@ def wait_ready(target: Target, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{target.name} did not become ready; its log ends with:\n{tail}")
 
 
-def setup_vigil(client: httpx.Client, students: int) -> list[tuple[str, dict[str, str]]]:
+def setup_vigil(
+    client: httpx.Client, students: int, risk_policy: Path | None = None
+) -> list[tuple[str, dict[str, str]]]:
     def login(email: str) -> dict[str, str]:
         response = client.post("/auth/login", data={"username": email, "password": PASSWORD})
         response.raise_for_status()
@@ -323,6 +325,12 @@ def setup_vigil(client: httpx.Client, students: int) -> list[tuple[str, dict[str
     exam = client.post("/exams/", params={"title": "Bench"}, headers=admin)
     exam.raise_for_status()
     exam_id = exam.json()["id"]
+    if risk_policy is not None:  # the exam's own policy (docs/risk.md) instead of the default
+        client.put(
+            f"/exams/{exam_id}/risk-policy",
+            content=risk_policy.read_bytes(),
+            headers={**admin, "Content-Type": "application/json"},
+        ).raise_for_status()
     jobs = []
     for i in range(students):
         email = f"student{i}@b.org"
@@ -673,6 +681,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="wait up to this many seconds for the machine to be under 15%% busy first",
     )
+    parser.add_argument(
+        "--risk-policy",
+        type=Path,
+        help="a JSON risk policy to set on the bench exam first (needs a Vigil that has "
+        "PUT /exams/{id}/risk-policy)",
+    )
     parser.add_argument("--markdown", type=Path, help="append the Markdown block to this file")
     parser.add_argument("--keep-data", action="store_true", help="keep the temporary data dirs")
     args = parser.parse_args(argv)
@@ -737,7 +751,7 @@ def start_targets(work: Path, args: argparse.Namespace, targets: list[Target]) -
     for target in targets:
         wait_ready(target)
     with httpx.Client(base_url=vigil.base_url, timeout=60) as client:
-        vigil.jobs = setup_vigil(client, args.students)
+        vigil.jobs = setup_vigil(client, args.students, args.risk_policy)
 
 
 def benchmark(targets: list[Target], args: argparse.Namespace) -> list[Cell]:

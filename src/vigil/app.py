@@ -14,12 +14,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from vigil import __version__
 from vigil.analysis.actors import start_embedded_workers
 from vigil.core.attempts.jobs import sweep_forever
+from vigil.core.tasks.jobs import LabJobs, timings_from
+from vigil.labs.driver import driver_from_settings
 from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
 from vigil.surfaces.attempts.errors import AttemptsRoute
 from vigil.surfaces.attempts.router import PREFIXES as ATTEMPTS_PREFIXES
 from vigil.surfaces.attempts.router import router as attempts_router
+from vigil.surfaces.exammanager.errors import ExamManagerRoute
+from vigil.surfaces.exammanager.labs import router as exammanager_labs_router
+from vigil.surfaces.exammanager.router import PREFIXES as EXAMMANAGER_PREFIXES
+from vigil.surfaces.exammanager.router import router as exammanager_router
 from vigil.surfaces.proctorbe.router import router as proctorbe_router
 from vigil.surfaces.spark.errors import SparkRoute
 from vigil.surfaces.spark.review import router as spark_review_router
@@ -47,14 +53,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = asyncio.create_task(
             sweep_forever(runtime.sessionmaker, settings.data_dir, settings.attempt_sweep_seconds)
         )
+        lab_jobs = LabJobs(
+            runtime.sessionmaker,
+            driver_from_settings(settings),
+            settings.signing_key,
+            timings_from(settings),
+        )
+        app.state.lab_jobs = lab_jobs
+        lab_poller = asyncio.create_task(lab_jobs.run_forever())
         try:
             yield
         finally:
-            for task in (sweeper, requeue):
+            for task in (sweeper, requeue, lab_poller):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await lab_jobs.close()
             await runtime.close()
 
     app = FastAPI(
@@ -70,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     claim_prefix("/susie", SusieRoute)
     for prefix in ATTEMPTS_PREFIXES:
         claim_prefix(prefix, AttemptsRoute)
+    for prefix in EXAMMANAGER_PREFIXES:
+        claim_prefix(prefix, ExamManagerRoute)
     install_offline_docs(app)
     install_observability(app)
     app.include_router(proctorbe_router)
@@ -77,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(spark_router)
     app.include_router(spark_review_router)
     app.include_router(attempts_router)
+    app.include_router(exammanager_router)
+    app.include_router(exammanager_labs_router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

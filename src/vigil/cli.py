@@ -37,6 +37,7 @@ def serve(
     """Serve every contract over HTTP."""
     import uvicorn
 
+    _rebuild_attempt_files()
     uvicorn.run(
         "vigil.app:create_app",
         factory=True,
@@ -46,6 +47,21 @@ def serve(
         access_log=False,
         proxy_headers=False,
     )
+
+
+def _rebuild_attempt_files() -> None:
+    """Once, before any worker: the attempt files catch up with the database after a crash
+    (they are written without fsync, storage/views.py)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from vigil.core.attempts.jobs import rebuild_views
+
+    try:
+        _run_with_runtime(
+            lambda runtime: rebuild_views(runtime.sessionmaker, runtime.settings.data_dir)
+        )
+    except DBAPIError:
+        console.print("[yellow]the database is not migrated yet: run `vigil migrate`[/yellow]")
 
 
 @app.command()
@@ -191,6 +207,79 @@ def ensure_admin() -> None:
     )
 
 
+@users.command("import")
+def import_users(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help=".csv or .xlsx, one user a row"),
+    ],
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="write generated passwords here (a new file, mode 0600) instead of stdout"
+        ),
+    ] = None,
+) -> None:
+    """Enrol a cohort from a CSV or XLSX file: every row valid, or nothing imported.
+
+    Columns: login, password (empty: generated), first_name, last_name, email, role
+    (admin, teacher, student, 0 or 1; empty: student), group (created if missing).
+    """
+    from vigil.core.identity.importer import ImportRejected, ImportReport
+    from vigil.core.identity.importer import import_users as run_import
+    from vigil.storage import views
+
+    if credentials is not None and credentials.exists():
+        console.print(f"[red]error:[/red] {credentials} exists: name a new file")
+        raise typer.Exit(code=1)
+
+    written: list[Path] = []
+
+    async def run(runtime: Runtime) -> ImportReport:
+        async with views.unit_of_work(runtime.sessionmaker) as db:
+            report = await run_import(db, file)
+            if credentials is not None and report.generated:
+                # before the commit: if it cannot be written, no account is left unreachable
+                _write_credentials(credentials, report.generated)
+                written.append(credentials)
+        return report
+
+    try:
+        report = _run_with_runtime(run)
+    except BaseException as error:
+        for path in written:
+            path.unlink(missing_ok=True)  # the commit failed: those accounts do not exist
+        if isinstance(error, typer.Exit) and isinstance(error.__cause__, ImportRejected):
+            for problem in error.__cause__.problems:
+                console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise
+    console.print(f"imported {report.created} user{'s' if report.created != 1 else ''}")
+    if report.groups_created:
+        console.print(f"new groups: {', '.join(report.groups_created)}", markup=False)
+    if not report.generated:
+        return
+    if credentials is not None:
+        console.print(f"generated passwords for {len(report.generated)} users: in {credentials}")
+        return
+    console.print("generated passwords (shown only once, keep them safe):")
+    typer.echo("login,password")
+    for login, password in report.generated:
+        typer.echo(f"{login},{password}")
+
+
+def _write_credentials(path: Path, generated: list[tuple[str, str]]) -> None:
+    import csv
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["login", "password"])
+        writer.writerows(generated)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 @exams.command("import")
 def import_exams(
     directory: Annotated[Path, typer.Argument(help="holds manifest.json and input/{examId}.json")],
@@ -212,6 +301,7 @@ def import_exams(
         ("created", report.created),
         ("new version", report.updated),
         ("published flag changed", report.republished),
+        ("risk policy changed (sessions rescored)", report.risk_policy_changed),
         ("unchanged", report.unchanged),
     ]:
         if refs:

@@ -7,9 +7,9 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -67,6 +67,26 @@ class Settings(BaseSettings):
     analysis_workers: int = Field(default=1, ge=0, le=64)
     analysis_max_retries: int = Field(default=3, ge=0, le=100)
     analysis_retry_seconds: float = Field(default=10, gt=0)
+
+    # ExamManager's VM jobs (docs/exammanager.md).
+    exammanager_vm_poll_seconds: float = Field(default=30, gt=0)
+    exammanager_vm_loading_poll_seconds: float = Field(default=2, gt=0)
+    exammanager_vm_start_timeout_seconds: float = Field(default=600, gt=0)
+    exammanager_check_timeout_seconds: float = Field(default=300, gt=0)
+
+    # Practical-task VMs (docs/labs.md).
+    labs_driver: Literal["none", "libvirt", "script"] = "none"
+    labs_timeout_seconds: float = Field(default=60, gt=0)
+    labs_script: Path | None = None
+    libvirt_uri: str = "qemu:///system"
+    libvirt_image_dir: Path | None = None
+    libvirt_overlay_dir: Path | None = None
+    libvirt_network: str = "default"
+    libvirt_memory_mib: int = Field(default=2048, gt=0)
+    libvirt_vcpus: int = Field(default=2, gt=0)
+    libvirt_vnc_listen: str = "127.0.0.1"
+    libvirt_vnc_host: str | None = None
+    libvirt_domain_type: str = "kvm"
 
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"
@@ -126,6 +146,29 @@ class Settings(BaseSettings):
         if value.upper() not in {"FULL", "EXTRA", "NORMAL"}:
             raise ValueError("must be FULL, EXTRA or NORMAL")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _check_labs(self) -> Settings:
+        if self.labs_driver == "script" and self.labs_script is None:
+            raise ValueError("VIGIL_LABS_DRIVER=script needs VIGIL_LABS_SCRIPT (the program path)")
+        if self.labs_driver == "libvirt" and self.libvirt_image_dir is None:
+            raise ValueError(
+                "VIGIL_LABS_DRIVER=libvirt needs VIGIL_LIBVIRT_IMAGE_DIR (the base images' folder)"
+            )
+        return self
+
+    @property
+    def resolved_libvirt_overlay_dir(self) -> Path:
+        return self.libvirt_overlay_dir or self.data_dir / "labs" / "overlays"
+
+    @property
+    def resolved_libvirt_vnc_host(self) -> str:
+        """The VNC host clients are told: configured, else the listen address if it is one."""
+        if self.libvirt_vnc_host:
+            return self.libvirt_vnc_host
+        if self.libvirt_vnc_listen in {"0.0.0.0", "::"}:
+            return "127.0.0.1"
+        return self.libvirt_vnc_listen
 
     @property
     def resolved_database_url(self) -> str:

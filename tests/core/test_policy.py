@@ -30,6 +30,7 @@ EXPECTED = {
     A.READ_SESSION: {"candidate", "exam_owner", "session_creator", "admin"},
     A.END_SESSION: {"candidate", "exam_owner", "session_creator", "admin"},
     A.WRITE_EVIDENCE: {"candidate"},
+    A.REVIEW_SESSION: {"exam_owner", "session_creator", "admin"},
 }
 
 
@@ -51,3 +52,29 @@ def test_staff_actions(role: Role, allowed: set[policy.Action]) -> None:
     staff_actions = {A.MANAGE_EXAMS, A.MANAGE_USERS, A.CREATE_SESSION, A.LIST_SESSIONS}
     for action in staff_actions:
         assert policy.allows(user(9, role), action) is (action in allowed)
+
+
+def test_nobody_reviews_a_session_they_sat() -> None:
+    for role in Role:
+        sat_it = policy.SessionOwnership(candidate_id=7, created_by_id=7, exam_owner_id=7)
+        assert not policy.allows(user(7, role), A.REVIEW_SESSION, sat_it)
+
+
+@pytest.mark.parametrize(
+    ("actor", "owner_id", "allowed"),
+    [
+        ("admin", TEACHER, True),
+        ("admin", None, True),
+        ("exam_owner", TEACHER, True),
+        ("exam_owner", None, False),
+        ("other_teacher", TEACHER, False),
+        ("session_creator", TEACHER, False),
+        ("candidate", CANDIDATE, False),
+        ("other_student", TEACHER, False),
+    ],
+)
+def test_risk_policy_is_the_admins_and_the_exam_owners(
+    actor: str, owner_id: int | None, allowed: bool
+) -> None:
+    assert policy.allows_on_exam(ACTORS[actor], A.MANAGE_RISK_POLICY, owner_id) is allowed
+    assert policy.allows_on_exam(ACTORS[actor], A.READ_SESSION, owner_id) is False

@@ -42,3 +42,23 @@ class PayloadTooLarge(VigilError):
 
 class NotAvailable(VigilError):
     """The thing exists but is not open to the caller (an exam not published yet)."""
+
+
+class InvalidFields(InvalidInput):
+    """Several fields are wrong at once (a batch): `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(
+            "; ".join(f"{k}: {v}" for k, v in errors.items()), field=next(iter(errors))
+        )
+        self.errors = errors
+
+
+class ConflictingFields(Conflict):
+    """Several fields name what is taken already (logins in a batch)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(
+            "; ".join(f"{k}: {v}" for k, v in errors.items()), field=next(iter(errors))
+        )
+        self.errors = errors

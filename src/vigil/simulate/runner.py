@@ -49,15 +49,19 @@ async def _login(client: Client, username: str, password: str) -> dict[str, str]
 async def _student_accounts(
     client: Client, run_id: str, count: int
 ) -> list[tuple[str, dict[str, str]]]:
-    accounts = []
-    for k in range(count):
+    # A few at a time: each costs the server two argon2 hashes, which run on its threads.
+    gate = asyncio.Semaphore(4)
+
+    async def account(k: int) -> tuple[str, dict[str, str]]:
         email = f"sim-{run_id}-{k}@simulated.vigil.dev"
-        await client.call(
-            "auth/register", "POST", "/auth/register",
-            json={"email": email, "password": PASSWORD, "role": "student"},
-        )  # fmt: skip
-        accounts.append((email, await _login(client, email, PASSWORD)))
-    return accounts
+        async with gate:
+            await client.call(
+                "auth/register", "POST", "/auth/register",
+                json={"email": email, "password": PASSWORD, "role": "student"},
+            )  # fmt: skip
+            return email, await _login(client, email, PASSWORD)
+
+    return list(await asyncio.gather(*(account(k) for k in range(count))))
 
 
 async def simulate(

@@ -6,6 +6,7 @@ from vigil.core.evidence.models import Evidence
 from vigil.core.exams.models import Exam
 from vigil.core.identity.models import Group, User, group_members
 from vigil.core.sessions.models import ProctoringSession
+from vigil.core.tasks.models import PersonalTask, Task, TaskImage, VirtualMachine
 from vigil.storage.db import Base
 
 __all__ = [
@@ -14,8 +15,12 @@ __all__ = [
     "Exam",
     "ExamAttempt",
     "Group",
+    "PersonalTask",
     "ProctoringEvent",
     "ProctoringSession",
+    "Task",
+    "TaskImage",
     "User",
+    "VirtualMachine",
     "group_members",
 ]

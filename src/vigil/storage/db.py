@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, event
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy import DateTime, Enum, MetaData, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,8 +14,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from vigil.storage import sqlite_inloop
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -86,39 +86,45 @@ def create_engine(
             if read_only
             else {"pool_size": 1, "max_overflow": 0}
         )
+        pragmas = [
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={sqlite_synchronous}",
+            "PRAGMA foreign_keys=ON",
+        ]
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, hide_parameters=True, pool_timeout=60, **pool
+            url,
+            async_creator=sqlite_inloop.connector(
+                _sqlite_path(url), pragmas, busy_timeout_ms=30_000
+            ),
+            hide_parameters=True,
+            pool_timeout=60,
+            **pool,
         )
-        # Reads run in autocommit: each SELECT is its own snapshot, with no BEGIN round trip.
-        begin = None if read_only else "BEGIN IMMEDIATE"
-        _configure_sqlite(engine, sqlite_synchronous, begin=begin)
+        if not read_only:
+            _begin_immediately(engine)
         return engine
     return create_async_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str, begin: str | None) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-        # Let SQLAlchemy, not the driver, open transactions (see _begin).
-        dbapi_connection.isolation_level = None
+def _sqlite_path(url: str) -> str:
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        raise ValueError("Vigil keeps its SQLite database in a file: give a path")
+    return path
 
-    if begin is None:
-        return
+
+def _begin_immediately(engine: AsyncEngine) -> None:
+    """Reads run in autocommit (each SELECT its own snapshot, no BEGIN round trip); the
+    writer opens its transactions with BEGIN IMMEDIATE."""
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes fails at once with
         # SQLITE_BUSY when another writer (another process) committed in between; the
         # writer takes the lock up front so that it waits on busy_timeout instead.
-        connection.exec_driver_sql(begin)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,7 +1,10 @@
-"""`attempts.finish_due`: the sweeper that submits attempts whose time ran out.
+"""Background work on attempts.
 
-It runs in every server process, every `VIGIL_ATTEMPT_SWEEP_SECONDS`; it owns its
-transaction, and writes the files after the commit like a request does.
+- `sweep_forever`: submits attempts whose time ran out. It runs in every server process,
+  every `VIGIL_ATTEMPT_SWEEP_SECONDS`; it owns its transaction, and writes the files after
+  the commit like a request does.
+- `rebuild_views`: renders every attempt file from the database; `vigil serve` runs it
+  once before any worker starts (the files are not fsynced: storage/views.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vigil.core.attempts.service import finish_due
+from vigil.core.attempts.service import all_views, finish_due
 from vigil.storage import views
 
 log = structlog.get_logger("vigil.attempts")
@@ -37,3 +40,24 @@ async def sweep_forever(
             raise
         except Exception:  # a failed sweep is retried at the next tick
             log.exception("attempt sweep failed")
+
+
+async def rebuild_views(sessionmaker: async_sessionmaker[AsyncSession], data_dir: Path) -> int:
+    """Remove temporaries left by a killed writer, then write every file that differs
+    from what the database says; returns how many were written. Run it only while no
+    server process writes these files."""
+    async with sessionmaker() as db:
+        documents = await all_views(db, data_dir)
+    return await asyncio.to_thread(_rewrite, data_dir, documents)
+
+
+def _rewrite(data_dir: Path, documents: dict[Path, object]) -> int:
+    leftovers = list(data_dir.glob(".manifest.json.*.tmp"))
+    for folder in ("attempts", "output", "progress"):
+        leftovers += (data_dir / folder).rglob(".*.tmp")
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    written = sum(views.rewrite_if_changed(path, document) for path, document in documents.items())
+    if leftovers or written:
+        log.info("attempt files rebuilt from the database", written=written, swept=len(leftovers))
+    return written

@@ -40,3 +40,7 @@ class ExamAttempt(Base):
     # When time runs out (the exam's duration, capped by its end time); None: no limit.
     deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The candidate's proctoring session for this exam, when one is open (core/attempts/links.py).
+    proctoring_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("proctoring_sessions.id", ondelete="SET NULL"), index=True
+    )

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
+from vigil.core.attempts.links import link_open_session
 from vigil.core.attempts.models import ExamAttempt
 from vigil.core.attempts.statuses import AttemptFinished, AttemptStatus, transition
 from vigil.core.errors import Conflict, InvalidInput, NotAvailable, NotFound
@@ -75,6 +76,8 @@ def attempt_document(attempt: ExamAttempt, exam_ref: str) -> dict[str, Any]:
         document["submittedAt"] = iso(attempt.submitted_at)
     if attempt.deadline_at is not None:
         document["deadlineAt"] = iso(attempt.deadline_at)
+    if attempt.proctoring_session_id is not None:
+        document["proctoringSessionId"] = attempt.proctoring_session_id
     return document
 
 
@@ -88,6 +91,11 @@ def is_answered(response: object) -> bool:
 
 def question_count(attempt: ExamAttempt) -> int:
     return len(attempt.exam_content.get("questions", []))
+
+
+def bundle_document(attempt: ExamAttempt, exam_ref: str) -> dict[str, Any]:
+    """The output bundle: the attempt's own exam content (answer keys included) and it."""
+    return {"exam": attempt.exam_content, "attempt": attempt_document(attempt, exam_ref)}
 
 
 def output_path(exam_ref: str, attempt: ExamAttempt) -> str:
@@ -110,6 +118,10 @@ async def start_or_resume(
     if active is not None:
         if is_due(active, now):  # time ran out while away: it is submitted as it stood
             await finish(db, active, exam, data_dir, at=_deadline_of(active))
+        elif active.proctoring_session_id is None:
+            await link_open_session(db, active, exam)
+            if active.proctoring_session_id is not None:
+                await refresh_views(db, data_dir, active, exam, status_changed=False)
         return active, exam, True
     if await _count_done(db, user.id, exam.id) >= MAX_ATTEMPTS_PER_EXAM:
         raise AttemptExists(f"you have already submitted exam {exam_ref}", field="examId")
@@ -128,6 +140,7 @@ async def start_or_resume(
         updated_at=now,
         deadline_at=deadline_for(exam, content, now),
     )
+    await link_open_session(db, attempt, exam)
     try:
         async with db.begin_nested():
             db.add(attempt)
@@ -212,11 +225,7 @@ async def finish(
     attempt.active_key = None
     await db.flush()
     path = output_path(exam.public_id, attempt)
-    bundle = {
-        "exam": attempt.exam_content,
-        "attempt": attempt_document(attempt, exam.public_id),
-    }
-    after_commit(db, data_dir / path, bundle)
+    after_commit(db, data_dir / path, bundle_document(attempt, exam.public_id))
     await refresh_views(db, data_dir, attempt, exam)
     return path
 
@@ -296,15 +305,16 @@ async def own_attempt(
 async def progress(db: AsyncSession, user_id: int) -> dict[str, Any]:
     """Per exam: the latest attempt's answered/total and status; published exams not yet
     started show as not_started."""
-    attempts = (
-        await db.scalars(
-            select(ExamAttempt)
-            .where(ExamAttempt.user_id == user_id)
-            .order_by(ExamAttempt.updated_at, ExamAttempt.id)
-        )
-    ).all()
-    latest: dict[int, ExamAttempt] = {attempt.exam_id: attempt for attempt in attempts}
+    attempts = (await db.scalars(select(ExamAttempt).where(ExamAttempt.user_id == user_id))).all()
     exams = (await db.scalars(select(Exam).order_by(Exam.id))).all()
+    return progress_document(user_id, attempts, exams)
+
+
+def progress_document(
+    user_id: int, attempts: Sequence[ExamAttempt], exams: Sequence[Exam]
+) -> dict[str, Any]:
+    ordered = sorted(attempts, key=lambda attempt: (attempt.updated_at, attempt.id))
+    latest: dict[int, ExamAttempt] = {attempt.exam_id: attempt for attempt in ordered}
     entries = []
     for exam in exams:
         attempt = latest.get(exam.id)
@@ -413,3 +423,26 @@ def _later_than(previous: datetime) -> datetime:
     """Now, or a microsecond after `previous`: every save moves updatedAt forward."""
     now = utcnow()
     return now if now > previous else previous + timedelta(microseconds=1)
+
+
+async def all_views(db: AsyncSession, data_dir: Path) -> dict[Path, Any]:
+    """Every file the attempts keep, rendered from the rows: what `vigil serve` writes
+    before it starts, so files a crash left behind catch up with the database."""
+    exams = (await db.scalars(select(Exam).order_by(Exam.id))).all()
+    refs = {exam.id: exam.public_id for exam in exams}
+    attempts = (await db.scalars(select(ExamAttempt).order_by(ExamAttempt.id))).all()
+    documents: dict[Path, Any] = {}
+    by_user: dict[int, list[ExamAttempt]] = {}
+    for attempt in attempts:
+        ref = refs[attempt.exam_id]
+        folder = data_dir / "attempts" / str(attempt.user_id) / ref
+        documents[folder / f"{attempt.uuid}.json"] = attempt_document(attempt, ref)
+        if attempt.status is AttemptStatus.FINISHED:
+            documents[data_dir / output_path(ref, attempt)] = bundle_document(attempt, ref)
+        by_user.setdefault(attempt.user_id, []).append(attempt)
+    for user_id, own in by_user.items():
+        documents[data_dir / "progress" / f"{user_id}.json"] = progress_document(
+            user_id, own, exams
+        )
+    documents[data_dir / "manifest.json"] = await manifest(db)
+    return documents

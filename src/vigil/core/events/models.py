@@ -1,6 +1,7 @@
 """Proctoring events.
 
-Personal data: describes a candidate's behaviour during an exam. Kept with its session.
+Personal data: describes a candidate's behaviour during an exam, and, once a reviewer
+dismisses it, who did and why. Kept with its session.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.storage.db import Base, UtcDateTime, utcnow
+
+MAX_DISMISSAL_REASON = 1000
 
 
 class ProctoringEvent(Base):
@@ -35,3 +38,7 @@ class ProctoringEvent(Base):
     # Set when a client may send the same event twice (keepalive retries): one row per key.
     client_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # A reviewer's "false positive": the event is kept, and scores nothing while dismissed.
+    dismissed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    dismissed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    dismissal_reason: Mapped[str | None] = mapped_column(String(MAX_DISMISSAL_REASON))

@@ -6,16 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.expression import Executable
 
 from vigil.core import policy
-from vigil.core.errors import Conflict, InvalidInput
-from vigil.core.events.models import ProctoringEvent
+from vigil.core.errors import Conflict, InvalidInput, NotFound
+from vigil.core.events.models import MAX_DISMISSAL_REASON, ProctoringEvent
 from vigil.core.identity.models import User
+from vigil.core.risk import HIGH, LOW, MEDIUM, RiskAssessment, RiskPolicy
 from vigil.core.sessions import service as sessions
 from vigil.core.sessions.models import ProctoringSession
 from vigil.core.sessions.statuses import OPEN
@@ -23,6 +24,7 @@ from vigil.storage.db import utcnow
 
 MAX_SEVERITY = 10
 MAX_TYPE_LENGTH = 64
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 def normalise_event_type(event_type: str) -> str:
@@ -47,8 +49,10 @@ async def record_event(
     **event: Any,
 ) -> ProctoringEvent:
     """Log an event from the candidate's own client (ProctorBE's `POST /events/`)."""
-    session = await sessions.get_session(db, actor, session_id, policy.Action.WRITE_EVIDENCE)
-    return await record_in(db, session, **event)
+    session, risk_policy = await sessions.get_session_and_policy(
+        db, actor, session_id, policy.Action.WRITE_EVIDENCE
+    )
+    return await record_in(db, session, risk_policy=risk_policy, **event)
 
 
 async def record_in(
@@ -59,21 +63,33 @@ async def record_in(
     severity: int,
     source: str,
     occurred_at: datetime | None = None,
+    ended_at: datetime | None = None,
     duration_seconds: float | None = None,
+    confidence: float | None = None,
     data: dict[str, object] | None = None,
     client_key: str | None = None,
     after_end: bool = False,
+    risk_policy: RiskPolicy | None = None,
 ) -> ProctoringEvent:
     """Log an event in a session the caller has authorized, and add its points to the score.
 
     `client_key` makes a retried event a no-op that returns the first one; `after_end` lets
-    late arrivals from a flaky client land in a session that has already ended.
+    late arrivals from a flaky client land in a session that has already ended;
+    `risk_policy` is the session's exam's policy when the caller has read it already.
     """
     event_type = normalise_event_type(event_type)
     if not 0 <= severity <= MAX_SEVERITY:
         raise InvalidInput(f"severity must be between 0 and {MAX_SEVERITY}", field="severity")
-    if duration_seconds is not None and duration_seconds < 0:
-        raise InvalidInput("duration_seconds must not be negative", field="duration_seconds")
+    if duration_seconds is not None and not 0 <= duration_seconds <= MAX_DURATION_SECONDS:
+        raise InvalidInput(
+            f"duration_seconds must be between 0 and {MAX_DURATION_SECONDS}",
+            field="duration_seconds",
+        )
+    occurred_at = occurred_at or utcnow()
+    if ended_at is not None and ended_at < occurred_at:
+        raise InvalidInput("ended_at must not be before occurred_at", field="ended_at")
+    if confidence is not None and not 0 <= confidence <= 1:
+        raise InvalidInput("confidence must be between 0 and 1", field="confidence")
     if session.status not in OPEN and not after_end:
         raise Conflict(f"session {session.id} is {session.status}; it takes no more events")
     fields: dict[str, Any] = {
@@ -81,8 +97,10 @@ async def record_in(
         "type": event_type,
         "severity": severity,
         "source": source,
-        "occurred_at": occurred_at or utcnow(),
+        "occurred_at": occurred_at,
+        "ended_at": ended_at,
         "duration_seconds": duration_seconds,
+        "confidence": confidence,
         "data": data,
         "client_key": client_key,
         "created_at": utcnow(),
@@ -96,7 +114,9 @@ async def record_in(
         assert earlier is not None
         return earlier
     event = ProctoringEvent(id=event_id, **fields)
-    await _add_points(db, session, event)
+    if risk_policy is None:
+        risk_policy = await sessions.risk_policy_for(db, session)
+    await _add_points(db, session, event, risk_policy)
     return event
 
 
@@ -119,30 +139,35 @@ async def _by_client_key(
     )
 
 
-async def _add_points(db: AsyncSession, session: ProctoringSession, event: ProctoringEvent) -> None:
-    # One atomic UPDATE, so concurrent events cannot lose each other's points;
-    # end_session recomputes the whole score from the log anyway.
-    risk_policy = await sessions.risk_policy_for(db, session)
-    points = risk_policy.points(event)
+async def _add_points(
+    db: AsyncSession, session: ProctoringSession, event: ProctoringEvent, risk_policy: RiskPolicy
+) -> None:
+    # One atomic UPDATE, so concurrent events cannot lose each other's points. The stored
+    # breakdown is marked stale (NULL) rather than rewritten: readers compute it while the
+    # session is live, and every full recompute (end, dismissal, policy change) stores it.
+    seconds = sessions.event_seconds(event.duration_seconds, event.occurred_at, event.ended_at)
+    points = risk_policy.points(event.type, event.severity, seconds)
     if not points:
         return
     score = ProctoringSession.risk_score + points
+    thresholds = risk_policy.thresholds
     level = case(
-        (score >= risk_policy.high_at, "High"),
-        (score >= risk_policy.medium_at, "Medium"),
-        else_="Low",
+        (score >= thresholds.high, HIGH),
+        (score >= thresholds.medium, MEDIUM),
+        else_=LOW,
     )
     updated = (
         await db.execute(
             update(ProctoringSession)
             .where(ProctoringSession.id == session.id)
-            .values(risk_score=score, risk_level=level)
+            .values(risk_score=score, risk_level=level, risk_breakdown=null())
             .returning(ProctoringSession.risk_score, ProctoringSession.risk_level)
             .execution_options(synchronize_session=False)
         )
     ).one()
     set_committed_value(session, "risk_score", float(updated.risk_score))
     set_committed_value(session, "risk_level", updated.risk_level)
+    set_committed_value(session, "risk_breakdown", None)
 
 
 async def session_events(db: AsyncSession, session_id: int) -> Sequence[ProctoringEvent]:
@@ -161,3 +186,58 @@ async def list_session_events(
 ) -> Sequence[ProctoringEvent]:
     await sessions.get_session(db, actor, session_id, policy.Action.READ_SESSION)
     return await session_events(db, session_id)
+
+
+def clean_reason(reason: str) -> str:
+    cleaned = reason.strip()
+    if not cleaned:
+        raise InvalidInput(
+            "reason must not be empty: say why the event is dismissed", field="reason"
+        )
+    if len(cleaned) > MAX_DISMISSAL_REASON:
+        raise InvalidInput(
+            f"reason is longer than {MAX_DISMISSAL_REASON} characters", field="reason"
+        )
+    return cleaned
+
+
+async def dismiss_event(
+    db: AsyncSession, actor: User, session_id: int, event_id: int, reason: str
+) -> tuple[ProctoringEvent, ProctoringSession, RiskAssessment]:
+    """Mark an event a false positive: kept, with who, why and when, and scored no more."""
+    session = await sessions.get_session(db, actor, session_id, policy.Action.REVIEW_SESSION)
+    event = await _event_of(db, session_id, event_id)
+    reason = clean_reason(reason)
+    if event.dismissed_at is not None:
+        raise Conflict(f"event {event_id} is already dismissed; undo the dismissal first")
+    event.dismissed_at = utcnow()
+    event.dismissed_by_id = actor.id
+    event.dismissal_reason = reason
+    await db.flush()
+    return event, session, await sessions.recompute_risk(db, session)
+
+
+async def undismiss_event(
+    db: AsyncSession, actor: User, session_id: int, event_id: int
+) -> tuple[ProctoringEvent, ProctoringSession, RiskAssessment]:
+    """Undo a dismissal: the event scores again."""
+    session = await sessions.get_session(db, actor, session_id, policy.Action.REVIEW_SESSION)
+    event = await _event_of(db, session_id, event_id)
+    if event.dismissed_at is None:
+        raise Conflict(f"event {event_id} is not dismissed")
+    event.dismissed_at = None
+    event.dismissed_by_id = None
+    event.dismissal_reason = None
+    await db.flush()
+    return event, session, await sessions.recompute_risk(db, session)
+
+
+async def _event_of(db: AsyncSession, session_id: int, event_id: int) -> ProctoringEvent:
+    event = await db.scalar(
+        select(ProctoringEvent).where(
+            ProctoringEvent.id == event_id, ProctoringEvent.session_id == session_id
+        )
+    )
+    if event is None:
+        raise NotFound(f"event {event_id} does not exist in session {session_id}", field="event_id")
+    return event

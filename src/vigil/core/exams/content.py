@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vigil.core.errors import InvalidInput
+from vigil.core.risk import RiskPolicy
 
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 SafeId = Annotated[str, Field(pattern=SAFE_ID)]
@@ -70,6 +71,9 @@ class ExamFile(Strict):
     description: str | None = Field(default=None, max_length=20_000)
     duration_seconds: int | None = Field(default=None, alias="durationSeconds", gt=0)
     questions: list[Question] = Field(max_length=MAX_QUESTIONS)
+    # Not content: stored on the exam apart from it (docs/risk.md), so that a new policy
+    # rescores sessions without making a new version of the questions.
+    risk_policy: RiskPolicy | None = Field(default=None, alias="riskPolicy")
 
     @model_validator(mode="after")
     def _check_question_ids(self) -> ExamFile:
@@ -114,8 +118,9 @@ def parse_exam_file(text: str | bytes, source: str) -> ExamFile:
 
 
 def canonical(exam: ExamFile) -> dict[str, Any]:
-    """The stored form: what the file says, spelt one way (aliases, no unset defaults)."""
-    return exam.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The stored form: what the file says, spelt one way (aliases, no unset defaults),
+    without the risk policy."""
+    return exam.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"risk_policy"})
 
 
 def sha256_of(content: dict[str, Any]) -> str:

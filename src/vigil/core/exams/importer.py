@@ -4,8 +4,9 @@ DIR/input/{examId}.json are the exam files; DIR/manifest.json says which are pub
 (`{"exams": {"<examId>": {"published": true}}}`; other keys are ignored). The same file
 imported again changes nothing; a changed file makes a new version of the exam (attempts
 already started keep the content they started on); a published flag that changed is
-applied without a new version. An exam created through ProctorBE has no file: the manifest
-may still publish it, by its uuid. One invalid file fails the whole import.
+applied without a new version, and so is a `riskPolicy` that changed (rescoring the exam's
+sessions). An exam created through ProctorBE has no file: the manifest may still publish
+it, by its uuid. One invalid file fails the whole import.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vigil.core.errors import InvalidInput
 from vigil.core.exams.content import canonical, parse_exam_file, sha256_of
 from vigil.core.exams.models import Exam
+from vigil.core.exams.risk_policy import apply_policy
 
 
 class ManifestEntry(BaseModel):
@@ -41,10 +43,12 @@ class ImportReport:
     republished: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # in the manifest, no input file
+    # riskPolicy set, changed or reset (null) by the file: sessions of these exams rescored
+    risk_policy_changed: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.republished)
+        return bool(self.created or self.updated or self.republished or self.risk_policy_changed)
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -87,17 +91,16 @@ async def import_exams(db: AsyncSession, directory: Path) -> ImportReport:
         published = entry.published if entry else False
         exam = await db.scalar(select(Exam).where(Exam.external_ref == exam_file.exam_id))
         if exam is None:
-            db.add(
-                Exam(
-                    external_ref=exam_file.exam_id,
-                    title=exam_file.title,
-                    content=content,
-                    content_sha256=digest,
-                    version=1,
-                    published=published,
-                    duration_seconds=exam_file.duration_seconds,
-                )
+            exam = Exam(
+                external_ref=exam_file.exam_id,
+                title=exam_file.title,
+                content=content,
+                content_sha256=digest,
+                version=1,
+                published=published,
+                duration_seconds=exam_file.duration_seconds,
             )
+            db.add(exam)
             report.created.append(exam_file.exam_id)
         elif exam.content_sha256 != digest:
             exam.title = exam_file.title
@@ -112,6 +115,13 @@ async def import_exams(db: AsyncSession, directory: Path) -> ImportReport:
             report.republished.append(exam_file.exam_id)
         else:
             report.unchanged.append(exam_file.exam_id)
+        if "risk_policy" in exam_file.model_fields_set:
+            # Absent: the exam keeps the policy it has (set through the API, say);
+            # `null`: back to the default policy.
+            policy_before = exam.risk_policy
+            await apply_policy(db, exam, exam_file.risk_policy)
+            if exam.risk_policy != policy_before:
+                report.risk_policy_changed.append(exam_file.exam_id)
     for ref in sorted(set(manifest.exams) - seen):
         exam = await _proctorbe_exam(db, ref)
         if exam is None:

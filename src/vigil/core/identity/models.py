@@ -1,7 +1,8 @@
 """Users and groups.
 
 Personal data: `users` holds login, email, names and an external id. Kept while the
-account exists; erasing a user (ExamManager `onlyLogin=false`) blanks these columns.
+account exists; erasing a user (ExamManager `onlyLogin=false`) blanks these columns and
+sets `erased_at` (the row stays, so evidence keeps its owner until retention removes it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role))
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     groups: Mapped[list[Group]] = relationship(

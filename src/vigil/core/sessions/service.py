@@ -5,18 +5,27 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
+from vigil.core.attempts.links import link_active_attempt
 from vigil.core.errors import NotFound, PermissionDenied
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.exams.models import Exam
 from vigil.core.exams.service import get_exam
 from vigil.core.identity.models import User
-from vigil.core.risk import DEFAULT_POLICY, RiskAssessment, RiskPolicy, assess
+from vigil.core.risk import (
+    DEFAULT_POLICY,
+    Observation,
+    RiskAssessment,
+    RiskPolicy,
+    assess,
+    stored_policy,
+)
 from vigil.core.sessions.models import ProctoringSession
 from vigil.core.sessions.statuses import OPEN, SessionStatus, transition
 from vigil.storage.db import MAX_ROW_ID, utcnow
@@ -57,6 +66,7 @@ async def start_exam_session(
     )
     db.add(session)
     await db.flush()
+    await link_active_attempt(db, session)
     return session
 
 
@@ -102,6 +112,7 @@ async def start_external_session(
         return await start_external_session(
             db, candidate, external_id, exam_ref=exam_ref, source=source
         )
+    await link_active_attempt(db, session)
     return session
 
 
@@ -156,39 +167,108 @@ async def get_session(
     db: AsyncSession, actor: User, session_id: int, action: policy.Action
 ) -> ProctoringSession:
     """The session, if `actor` may do `action` on it: NotFound or PermissionDenied else."""
+    session, _policy = await get_session_and_policy(db, actor, session_id, action)
+    return session
+
+
+async def get_session_and_policy(
+    db: AsyncSession, actor: User, session_id: int, action: policy.Action
+) -> tuple[ProctoringSession, RiskPolicy]:
+    """`get_session`, with the risk policy of the session's exam read by the same query
+    (the events hot path needs both)."""
     found = (
         await db.execute(
-            select(ProctoringSession, Exam.owner_id)
+            select(ProctoringSession, Exam.owner_id, Exam.risk_policy)
             .outerjoin(Exam, Exam.id == ProctoringSession.exam_id)
             .where(ProctoringSession.id == session_id)
         )
     ).first()
     if found is None:
         raise NotFound(f"session {session_id} does not exist", field="session_id")
-    session, exam_owner_id = found
+    session, exam_owner_id, policy_document = found
     owners = policy.SessionOwnership(session.candidate_id, session.created_by_id, exam_owner_id)
     policy.require(actor, action, owners)
-    return session
+    return session, stored_policy(policy_document)
 
 
 async def risk_policy_for(db: AsyncSession, session: ProctoringSession) -> RiskPolicy:
-    # Per-exam policies arrive with the analysis issue; until then every exam uses the default.
-    return DEFAULT_POLICY
+    """The policy of the session's exam; the default when it has no exam or no policy."""
+    if session.exam_id is None:
+        return DEFAULT_POLICY
+    document = await db.scalar(select(Exam.risk_policy).where(Exam.id == session.exam_id))
+    return stored_policy(document)
 
 
-async def recompute_risk(db: AsyncSession, session: ProctoringSession) -> RiskAssessment:
-    events = (
-        await db.scalars(
-            select(ProctoringEvent)
-            .where(ProctoringEvent.session_id == session.id)
-            .order_by(ProctoringEvent.id)
+async def observations(db: AsyncSession, session_id: int) -> list[Observation]:
+    """The session's events as the engine sees them. Severity-0 rows (the bulk of an agent's
+    telemetry) score nothing under any policy, so they are not read at all."""
+    rows = await db.execute(
+        select(
+            ProctoringEvent.id,
+            ProctoringEvent.type,
+            ProctoringEvent.severity,
+            ProctoringEvent.duration_seconds,
+            ProctoringEvent.occurred_at,
+            ProctoringEvent.ended_at,
+            ProctoringEvent.dismissed_at,
         )
-    ).all()
-    result = assess(events, await risk_policy_for(db, session))
+        .where(ProctoringEvent.session_id == session_id, ProctoringEvent.severity > 0)
+        .order_by(ProctoringEvent.id)
+    )
+    return [
+        Observation(
+            id=row.id,
+            type=row.type,
+            severity=row.severity,
+            seconds=event_seconds(row.duration_seconds, row.occurred_at, row.ended_at),
+            dismissed=row.dismissed_at is not None,
+        )
+        for row in rows
+    ]
+
+
+def event_seconds(
+    duration_seconds: float | None, occurred_at: datetime | None, ended_at: datetime | None
+) -> float:
+    """How long an event lasted: its duration, else end minus start, else 0."""
+    if duration_seconds is not None:
+        return max(duration_seconds, 0.0)
+    if occurred_at is not None and ended_at is not None:
+        return max((ended_at - occurred_at).total_seconds(), 0.0)
+    return 0.0
+
+
+async def recompute_risk(
+    db: AsyncSession, session: ProctoringSession, risk_policy: RiskPolicy | None = None
+) -> RiskAssessment:
+    """Score the session from its stored events and store score, level and breakdown.
+
+    The session row is locked first (FOR NO KEY UPDATE, which an event's foreign-key check
+    does not wait for), so an event whose points land meanwhile is added on top of this
+    result instead of being overwritten by it.
+    """
+    await db.execute(
+        select(ProctoringSession.id)
+        .where(ProctoringSession.id == session.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    )
+    if risk_policy is None:
+        risk_policy = await risk_policy_for(db, session)
+    result = assess(await observations(db, session.id), risk_policy)
     session.risk_score = result.score
     session.risk_level = result.level
-    session.risk_breakdown = [rule.as_dict() for rule in result.breakdown]
+    session.risk_breakdown = result.breakdown_document()
+    await db.flush()
     return result
+
+
+async def risk_breakdown(db: AsyncSession, session: ProctoringSession) -> list[dict[str, Any]]:
+    """The stored breakdown; while events are arriving it is computed on read instead (an
+    event marks it stale rather than rewrite it: the hot path stays one UPDATE)."""
+    if session.risk_breakdown is not None:
+        return list(session.risk_breakdown)
+    result = assess(await observations(db, session.id), await risk_policy_for(db, session))
+    return result.breakdown_document()
 
 
 async def end_session(

@@ -87,6 +87,8 @@ class AttemptOut(BaseModel):
     updatedAt: datetime
     submittedAt: datetime | None = None
     deadlineAt: datetime | None = None
+    # Extension: the candidate's proctoring session for this exam (ProctorBE's session_id).
+    proctoringSessionId: int | None = None
     answers: list[AnswerOut]
 
 

@@ -13,15 +13,18 @@ from vigil.analysis.vision import LookingAwayThresholds
 from vigil.core import policy
 from vigil.core.errors import PayloadTooLarge, PermissionDenied
 from vigil.core.events import service as events
+from vigil.core.exams import risk_policy as exam_policies
 from vigil.core.exams import service as exams
 from vigil.core.identity import service as identity
 from vigil.core.identity.models import Role
+from vigil.core.risk import RiskPolicy
 from vigil.core.sessions import service as sessions
 from vigil.storage.db import MAX_ROW_ID
 from vigil.surfaces.proctorbe.errors import ProctorBERoute
 from vigil.surfaces.proctorbe.schemas import (
     EventOut,
     ExamOut,
+    ExamRiskPolicyOut,
     FrameAnalysisOut,
     RegisterRequest,
     RiskRuleOut,
@@ -102,6 +105,47 @@ async def create_exam(
 @router.get("/exams/", response_model=list[ExamOut])
 async def list_exams(db: DbSession) -> list[ExamOut]:
     return [ExamOut.of(exam) for exam in await exams.list_exams(db)]
+
+
+# Extension (docs/risk.md): an exam's risk policy, for an admin or the exam's owner.
+
+
+@router.get(
+    "/exams/{exam_id}/risk-policy",
+    response_model=ExamRiskPolicyOut,
+    responses=error_responses(401, 403, 404),
+)
+async def get_risk_policy(exam_id: PathId, db: DbSession, user: CurrentUser) -> ExamRiskPolicyOut:
+    return _policy_out(await exam_policies.read_policy(db, user, exam_id))
+
+
+@router.put(
+    "/exams/{exam_id}/risk-policy",
+    response_model=ExamRiskPolicyOut,
+    responses=error_responses(400, 401, 403, 404),
+)
+async def put_risk_policy(
+    exam_id: PathId, body: RiskPolicy, db: DbSession, user: CurrentUser
+) -> ExamRiskPolicyOut:
+    return _policy_out(await exam_policies.set_policy(db, user, exam_id, body))
+
+
+@router.delete(
+    "/exams/{exam_id}/risk-policy",
+    response_model=ExamRiskPolicyOut,
+    responses=error_responses(401, 403, 404),
+)
+async def reset_risk_policy(exam_id: PathId, db: DbSession, user: CurrentUser) -> ExamRiskPolicyOut:
+    return _policy_out(await exam_policies.set_policy(db, user, exam_id, None))
+
+
+def _policy_out(found: exam_policies.ExamPolicy) -> ExamRiskPolicyOut:
+    return ExamRiskPolicyOut(
+        exam_id=found.exam.id,
+        custom=found.custom,
+        policy=found.policy,
+        sessions_rescored=found.sessions_rescored,
+    )
 
 
 # --- Sessions -------------------------------------------------------------------------

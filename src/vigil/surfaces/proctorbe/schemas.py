@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.exams.models import Exam
 from vigil.core.identity.models import User
+from vigil.core.risk import RiskPolicy
 from vigil.core.sessions.models import ProctoringSession
 
 
@@ -87,12 +88,19 @@ class RiskRuleOut(BaseModel):
     rule: str
     weight: float
     count: int
+    seconds: float
     points: float
     event_ids: list[int]
 
 
 class SessionEndOut(SessionOut):
     breakdown: list[RiskRuleOut]
+
+
+class DismissalOut(BaseModel):
+    by: int | None
+    reason: str
+    at: datetime
 
 
 class EventOut(BaseModel):
@@ -102,9 +110,15 @@ class EventOut(BaseModel):
     severity: int
     timestamp: datetime
     source: str
+    dismissal: DismissalOut | None = None
 
     @classmethod
     def of(cls, event: ProctoringEvent) -> EventOut:
+        dismissal = None
+        if event.dismissed_at is not None:
+            dismissal = DismissalOut(
+                by=event.dismissed_by_id, reason=event.dismissal_reason or "", at=event.dismissed_at
+            )
         return cls(
             id=event.id,
             session_id=event.session_id,
@@ -112,6 +126,7 @@ class EventOut(BaseModel):
             severity=event.severity,
             timestamp=event.occurred_at,
             source=event.source,
+            dismissal=dismissal,
         )
 
 
@@ -128,6 +143,13 @@ class FrameAnalysisOut(BaseModel):
     pitch: float | None
     events: list[EventOut] = Field(description="the events this frame produced, maybe none")
     detected: list[str] = Field(description='their types, e.g. ["NO_FACE"]')
+
+
+class ExamRiskPolicyOut(BaseModel):
+    exam_id: int
+    custom: bool = Field(description="false: the exam uses the default policy")
+    policy: RiskPolicy = Field(description="the policy in force, every field spelt out")
+    sessions_rescored: int = Field(description="sessions whose score this change recomputed")
 
 
 class StatusOut(BaseModel):

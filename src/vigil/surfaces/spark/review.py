@@ -1,4 +1,5 @@
-"""SparkProctoring's reviewer paths: me, sessions, HLS playback, telemetry, fingerprint."""
+"""SparkProctoring's reviewer paths: me, sessions, HLS playback, telemetry, fingerprint,
+and (extensions) the risk breakdown and dismissing an event as a false positive."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ from vigil.core.events import agent as agent_events
 from vigil.core.events import service as events
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.identity.models import User
+from vigil.core.risk import RiskAssessment
 from vigil.core.sessions import service as sessions
 from vigil.core.sessions.models import ProctoringSession
 from vigil.storage.db import MAX_ROW_ID
 from vigil.surfaces.spark.errors import SparkRoute
 from vigil.surfaces.spark.schemas import (
+    Dismissal,
+    DismissalResponse,
+    DismissRequest,
     MeResponse,
     ParsedEvent,
     ParsedEventsResponse,
+    RiskRule,
     SessionDetailResponse,
     SessionListResponse,
     SessionSummary,
@@ -126,7 +132,12 @@ async def session_detail(id: SessionId, db: DbSession, user: CurrentUser) -> Ses
                     playlist_url=f"/api/v1/sessions/{id}/playlist/{stream}.m3u8",
                 )
             )
-    return SessionDetailResponse(session=_summary(session, counted[id]), streams=streams)
+    breakdown = await sessions.risk_breakdown(db, session)
+    return SessionDetailResponse(
+        session=_summary(session, counted[id]),
+        streams=streams,
+        risk_breakdown=[RiskRule.model_validate(rule) for rule in breakdown],
+    )
 
 
 @router.get(
@@ -183,6 +194,57 @@ def _telemetry_event(session: ProctoringSession, row: ProctoringEvent) -> Teleme
         payload=_json_bytes(payload),
         created_at=row.occurred_at,
         source=row.source,
+        dismissed=row.dismissed_at is not None,
+        dismissal=_dismissal(row),
+    )
+
+
+def _dismissal(row: ProctoringEvent) -> Dismissal | None:
+    if row.dismissed_at is None:
+        return None
+    return Dismissal(by=row.dismissed_by_id, reason=row.dismissal_reason or "", at=row.dismissed_at)
+
+
+DismissEventId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+
+
+@router.post(
+    "/sessions/{id}/events/{event_id}/dismiss",
+    response_model=DismissalResponse,
+    responses=errors(400, 401, 403, 404, 409),
+)
+async def dismiss_event(
+    id: SessionId, event_id: DismissEventId, body: DismissRequest, db: DbSession, user: CurrentUser
+) -> DismissalResponse:
+    """Extension: mark an event a false positive. It is kept, and scores nothing."""
+    event, session, result = await events.dismiss_event(db, user, id, event_id, body.reason)
+    return _dismissal_response(event, session, result)
+
+
+@router.delete(
+    "/sessions/{id}/events/{event_id}/dismiss",
+    response_model=DismissalResponse,
+    responses=errors(400, 401, 403, 404, 409),
+)
+async def undismiss_event(
+    id: SessionId, event_id: DismissEventId, db: DbSession, user: CurrentUser
+) -> DismissalResponse:
+    """Extension: undo a dismissal; the event scores again."""
+    event, session, result = await events.undismiss_event(db, user, id, event_id)
+    return _dismissal_response(event, session, result)
+
+
+def _dismissal_response(
+    event: ProctoringEvent, session: ProctoringSession, result: RiskAssessment
+) -> DismissalResponse:
+    return DismissalResponse(
+        session_id=session.id,
+        event_id=event.id,
+        dismissed=event.dismissed_at is not None,
+        dismissal=_dismissal(event),
+        risk_score=result.score,
+        risk_level=result.level,
+        risk_breakdown=[RiskRule.model_validate(r) for r in result.breakdown_document()],
     )
 
 

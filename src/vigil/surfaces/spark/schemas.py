@@ -117,9 +117,24 @@ class StreamInfo(BaseModel):
     playlist_url: str
 
 
+class RiskRule(BaseModel):
+    """One line of a risk breakdown (docs/risk.md)."""
+
+    rule: str = Field(description="the event type")
+    weight: float = Field(description="points per event per unit of severity")
+    count: int = Field(description="events counted (dismissed ones are not)")
+    # Breakdowns stored before durations were scored have no `seconds`: they had none.
+    seconds: float = Field(default=0.0, description="their total duration")
+    points: float
+    event_ids: list[int]
+
+
 class SessionDetailResponse(BaseModel):
     session: SessionSummary
     streams: list[StreamInfo]
+    risk_breakdown: list[RiskRule] = Field(
+        default_factory=list, description="extension: the rules behind risk_score"
+    )
 
 
 class ParsedEvent(BaseModel):
@@ -135,6 +150,12 @@ class ParsedEventsResponse(BaseModel):
     events: list[ParsedEvent]
 
 
+class Dismissal(BaseModel):
+    by: int | None = Field(description="the reviewer's user id (null once that user is deleted)")
+    reason: str
+    at: datetime
+
+
 class TelemetryEvent(BaseModel):
     id: int
     session_id: int
@@ -143,3 +164,23 @@ class TelemetryEvent(BaseModel):
     payload: list[int]
     created_at: datetime
     source: str | None = None
+    dismissed: bool = Field(default=False, description="extension: a reviewer's false positive")
+    dismissal: Dismissal | None = Field(default=None, description="extension: who, why, when")
+
+
+class DismissRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="why: required")
+
+
+class DismissalResponse(BaseModel):
+    """Extension: an event's dismissal and the session's score after it."""
+
+    session_id: int
+    event_id: int
+    dismissed: bool
+    dismissal: Dismissal | None = None
+    risk_score: float
+    risk_level: str
+    risk_breakdown: list[RiskRule]

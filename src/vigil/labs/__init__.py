@@ -1,0 +1,1 @@
+"""Virtual machines for practical tasks (ExamManager): one driver per hypervisor."""

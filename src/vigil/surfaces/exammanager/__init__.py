@@ -1,0 +1,1 @@
+"""The ExamManager contract (../shared/contracts/exammanager-api.md, docs/exammanager.md)."""
