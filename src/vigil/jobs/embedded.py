@@ -7,6 +7,8 @@ rows still `pending` and sends them again (vigil.analysis.actors.requeue_pending
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -17,6 +19,14 @@ from vigil.jobs import Job
 
 log = structlog.get_logger("vigil.jobs")
 _STOP = None
+
+
+def _yield_to_requests() -> None:
+    """Analysis is CPU-heavy and can wait; an upload cannot. Linux schedules this thread
+    (and the threads its models start) behind the event loop's, so a backlog of analysis
+    slows analysis, not intake."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class ThreadQueue:
@@ -60,6 +70,7 @@ class ThreadQueue:
                 self._jobs.put(job)
 
     def _work(self, handler: Callable[[Job], None]) -> None:
+        _yield_to_requests()
         while (job := self._jobs.get()) is not _STOP:
             try:
                 handler(job)
