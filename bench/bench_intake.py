@@ -3,7 +3,7 @@ every 10 s, a browser event every 30 s) against Vigil's embedded default, side b
 same run with a raw ceiling (bench/raw_intake_app.py: same paths, each upload written and
 fsynced, nothing else). Steps N up; reports p99 per endpoint, loss and MB/s for each.
 
-    .venv/bin/python bench/bench_intake.py [--students 250,500,1000] [--duration 60]
+    .venv/bin/python bench/bench_intake.py [--students 250,500,1000] [--duration 60] [--ramp 0]
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def run(
     work: Path,
     database_url: str | None,
     workers: int,
+    ramp: float,
 ) -> tuple[RunResult, float]:
     process, url = start(target, work, database_url, workers)
     try:
@@ -115,7 +116,7 @@ def run(
         result = asyncio.run(
             simulate(url, students=students, duration=duration, admin_login="admin",
                      admin_password=ADMIN_PASSWORD if target == "vigil" else "",
-                     accounts=50, verify=target == "vigil", spark_share=0.0,
+                     accounts=50, verify=target == "vigil", spark_share=0.0, ramp=ramp,
                      console=Console(quiet=True))
         )  # fmt: skip
         server_cpu = (tree_cpu(process.pid) - before) / result.seconds * 100
@@ -151,18 +152,27 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server URL: Vigil gets a new database")
     parser.add_argument("--workers", type=int, default=1, help="vigil serve --workers")
     parser.add_argument("--targets", default="raw,vigil")
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="students join over this many seconds (0: all at once)")  # fmt: skip
     args = parser.parse_args()
     rows = ["| target | SUSIE students | uploads acked | uploads/s | MB/s "
             "| p50 ms (worst endpoint) | p99 ms (worst endpoint) | retried | rejected | lost "
             "| server CPU |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc={os.cpu_count()}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc={os.cpu_count()}, "
+          f"ramp {args.ramp:g} s, {args.duration:g} s")  # fmt: skip
     for students in [int(n) for n in args.students.split(",")]:
         for target in args.targets.split(","):
             work = Path(tempfile.mkdtemp(prefix=f"vigil-intake-{target}-"))
             try:
                 result, server_cpu = run(
-                    target, students, args.duration, work, args.database_url, args.workers
+                    target,
+                    students,
+                    args.duration,
+                    work,
+                    args.database_url,
+                    args.workers,
+                    args.ramp,
                 )
             finally:
                 shutil.rmtree(work, ignore_errors=True)

@@ -139,6 +139,9 @@ def simulate(
         str, typer.Option(envvar="VIGIL_SIM_ADMIN_PASSWORD", help="its password")
     ] = "",
     accounts: Annotated[int, typer.Option(min=1, help="student accounts to share")] = 20,
+    ramp: Annotated[
+        float, typer.Option(min=0, help="seconds over which students join (0: all at once)")
+    ] = 0,
 ) -> None:
     """Drive an exam day of virtual students through the real contracts, then verify."""
     from vigil.simulate.runner import report
@@ -152,6 +155,7 @@ def simulate(
             admin_login=admin_login,
             admin_password=admin_password,
             accounts=accounts,
+            ramp=ramp,
             console=console,
         )
     )

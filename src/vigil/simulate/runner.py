@@ -74,8 +74,12 @@ async def simulate(
     accounts: int = 20,
     verify: bool = True,
     spark_share: float = 0.5,
+    ramp: float = 0.0,
     console: Console | None = None,
 ) -> RunResult:
+    """Drive `students` through the contracts for `duration` seconds. With `ramp`, they
+    join one after another over its first `ramp` seconds, as a real exam hall does, and
+    each sits for `duration - ramp`; without, all start together and end together."""
     console = console or Console()
     traffic = Traffic()
     client = Client(url, traffic, connections=max(10, min(students * 2, 500)))
@@ -92,12 +96,22 @@ async def simulate(
         crowd += [SparkAgent(client, i, staff) for i in range(students - susie_count)]
         started = time.monotonic()
         schedule = Schedule(started, started + duration)
-        await _with_progress(console, schedule, [member.run(schedule) for member in crowd])
+        ramp = min(max(ramp, 0.0), duration / 2)
+        sittings = [
+            _sit(member, ramp * n / len(crowd), duration - ramp) for n, member in enumerate(crowd)
+        ]
+        await _with_progress(console, schedule, sittings)
         seconds = time.monotonic() - started
         verification = await _verify(client, staff, traffic.chunks) if verify else Verification()
     finally:
         await client.close()
     return RunResult(traffic, verification, seconds)
+
+
+async def _sit(member: SusieStudent | SparkAgent, delay: float, length: float) -> None:
+    await asyncio.sleep(delay)
+    joined = time.monotonic()
+    await member.run(Schedule(joined, joined + length))
 
 
 async def _with_progress(console: Console, schedule: Schedule, runs: list) -> None:  # type: ignore[type-arg]
