@@ -16,9 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	@pkg-config --exists libvirt 2>/dev/null || { \
-	  echo "make test builds libvirt-python: first run apt-get install libvirt-dev pkg-config" \
-	       "(docs/development.md; .ci/run does it)" >&2; exit 1; }
+	scripts/system-packages.sh
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
