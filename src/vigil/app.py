@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from vigil import __version__
 from vigil.analysis.actors import start_embedded_workers
+from vigil.analysis.detectors import stop_processes as stop_analysis_processes
 from vigil.core.attempts.jobs import sweep_forever
 from vigil.core.tasks.jobs import LabJobs, timings_from
 from vigil.labs.driver import driver_from_settings
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         await task
             await lab_jobs.close()
             await runtime.close()
+            stop_analysis_processes()
 
     app = FastAPI(
         title="Vigil",

@@ -163,6 +163,7 @@ def start_embedded_workers(runtime: Runtime) -> asyncio.Task[int] | None:
     queue = runtime.jobs
     if not isinstance(queue, ThreadQueue) or queue.thread_count == 0:
         return None
+    detectors.analyze_in_processes(queue.thread_count)
     queue.start(JobRunner(runtime, LoopBridge(asyncio.get_running_loop())))
     return asyncio.create_task(requeue_when_possible(runtime.sessionmaker, queue))
 

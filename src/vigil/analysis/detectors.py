@@ -1,14 +1,24 @@
 """The job side's view of the analyzers (vision.py, audio.py, media.py): the few calls and
 types the pipeline needs, with one analyzer instance per worker thread (MediaPipe graphs and
-ONNX sessions are not shared between threads)."""
+ONNX sessions are not shared between threads).
+
+In a server (embedded mode) the analyzers run in child processes instead
+(`analyze_in_processes`): on the server's own threads, their Python parts (decoding, the
+models' wrappers) hold the interpreter lock the event loop needs, and a backlog of
+analysis slowed every upload. The children run at nice 10, behind the server.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from vigil.analysis import audio, media, vision
 
@@ -21,6 +31,51 @@ SPEECH_DETECTED = "SPEECH_DETECTED"
 
 Undecodable = media.UndecodableMedia
 _local = threading.local()
+T = TypeVar("T")
+_processes: ProcessPoolExecutor | None = None
+_process_count = 0
+
+
+def analyze_in_processes(workers: int) -> None:
+    """From now on, run the analyzers in `workers` child processes (embedded mode)."""
+    global _processes, _process_count
+    if _processes is None and workers > 0:
+        _process_count = workers
+        _processes = _new_pool(workers)
+
+
+def stop_processes() -> None:
+    global _processes
+    if _processes is not None:
+        _processes.shutdown(wait=False, cancel_futures=True)
+        _processes = None
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded server
+        initializer=_behind_the_server,
+    )
+
+
+def _behind_the_server() -> None:
+    os.nice(10)
+
+
+def _run(call: Callable[[bytes], T], data: bytes) -> T:
+    global _processes
+    pool = _processes
+    if pool is None:
+        return call(data)
+    try:
+        return pool.submit(call, data).result()
+    except BrokenProcessPool:
+        # A child died (killed, or crashed in native code): this job fails and is retried;
+        # later jobs get fresh children.
+        if _processes is pool:
+            _processes = _new_pool(_process_count)
+        raise
 
 
 def _frame_analyzer() -> vision.FaceAnalyzer:
@@ -112,10 +167,18 @@ class Speech:
 
 
 def observe_image(data: bytes) -> Observation:
-    return _frame_analyzer().observe_bytes(data)
+    return _run(_observe_image, data)
 
 
 def observe_segment(data: bytes) -> Observation:
+    return _run(_observe_segment, data)
+
+
+def _observe_image(data: bytes) -> Observation:
+    return _frame_analyzer().observe_bytes(data)
+
+
+def _observe_segment(data: bytes) -> Observation:
     frame = media.sample_video_frame(data)
     return _frame_analyzer().observe(frame.image, timestamp=frame.offset)
 
@@ -148,6 +211,10 @@ def vision_spans(observed: Sequence[TimedObservation], thresholds: Thresholds) -
 
 
 def find_speech(data: bytes) -> Speech:
+    return _run(_find_speech, data)
+
+
+def _find_speech(data: bytes) -> Speech:
     found = _speech_detector().analyze(data)
     spans = [(float(span.start), float(span.end)) for span in found.spans]
     return Speech(spans, float(found.speech_ratio), float(found.duration))
