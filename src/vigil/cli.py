@@ -51,7 +51,7 @@ def serve(
 
 def _rebuild_attempt_files() -> None:
     """Once, before any worker: the attempt files catch up with the database after a crash
-    (they are written without fsync, storage/views.py)."""
+    (their directories are not fsynced, storage/views.py)."""
     from sqlalchemy.exc import DBAPIError
 
     from vigil.core.attempts.jobs import rebuild_views

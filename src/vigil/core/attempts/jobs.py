@@ -4,7 +4,7 @@
   every `VIGIL_ATTEMPT_SWEEP_SECONDS`; it owns its transaction, and writes the files after
   the commit like a request does.
 - `rebuild_views`: renders every attempt file from the database; `vigil serve` runs it
-  once before any worker starts (the files are not fsynced: storage/views.py).
+  once before any worker starts (their directories are not fsynced: storage/views.py).
 """
 
 from __future__ import annotations
