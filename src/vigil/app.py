@@ -20,6 +20,7 @@ from vigil.labs.driver import driver_from_settings
 from vigil.logging import configure_logging
 from vigil.runtime import Runtime
 from vigil.settings import Settings
+from vigil.storage.views import drain as drain_files
 from vigil.surfaces.attempts.errors import AttemptsRoute
 from vigil.surfaces.attempts.router import PREFIXES as ATTEMPTS_PREFIXES
 from vigil.surfaces.attempts.router import router as attempts_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await lab_jobs.close()
+            await drain_files()
             await runtime.close()
             stop_analysis_processes()
 

@@ -29,11 +29,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vigil.jobs import send_committed
 
+log = structlog.get_logger("vigil.views")
+
 PENDING = "vigil.pending_files"
+WRITE_BEHIND = "vigil.files_write_behind"
 
 # Transactions that commit one after another may finish their renames out of order; each
 # file keeps the version of the latest commit that wrote it.
@@ -44,6 +48,23 @@ _publishing = threading.Lock()
 _IO = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vigil-views")
 # The single files' writes, handed out by an `_IO` thread (never waiting on `_IO` itself).
 _FSYNCS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="vigil-views-fsync")
+
+
+# Writes that finish after their answer left (write_behind); `drain` waits for them.
+_behind: set[asyncio.Future[None]] = set()
+
+
+def write_behind(db: AsyncSession) -> None:
+    """Let this transaction's answer leave once its rows are committed, before its files
+    are in place (they follow within milliseconds, in commit order). For autosave: the
+    files' fsyncs were most of its latency, and the database is the record."""
+    db.info[WRITE_BEHIND] = True
+
+
+async def drain() -> None:
+    """Wait until every file written behind an answer is in place (shutdown, tests)."""
+    while _behind:
+        await asyncio.gather(*list(_behind), return_exceptions=True)
 
 
 def after_commit(db: AsyncSession, path: Path, document: Any) -> None:
@@ -92,7 +113,17 @@ async def commit_and_write(db: AsyncSession) -> None:
         committed = True
     finally:
         verdict.give(committed)
+    if db.info.pop(WRITE_BEHIND, False):
+        _behind.add(writing)
+        writing.add_done_callback(_written_behind)
+        return
     await writing
+
+
+def _written_behind(writing: asyncio.Future[None]) -> None:
+    _behind.discard(writing)
+    if not writing.cancelled() and writing.exception() is not None:
+        log.error("a file written behind its answer failed", error=repr(writing.exception()))
 
 
 async def write_pending(db: AsyncSession) -> None:

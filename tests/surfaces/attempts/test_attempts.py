@@ -15,6 +15,7 @@ from tests.surfaces.attempts.helpers import exam_file, run_import, write_exam_di
 from vigil.core.exams.models import Exam
 from vigil.core.identity.models import Role
 from vigil.settings import Settings
+from vigil.storage import views
 
 
 @pytest.fixture
@@ -340,6 +341,30 @@ def read(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def settle_files(client: TestClient) -> None:
+    run_async(client, views.drain)
+
+
+def test_autosave_files_follow_in_commit_order(
+    client: TestClient, student: dict[str, str], settings: Settings
+) -> None:
+    attempt = start(client, student).json()
+    path = settings.data_dir / "attempts" / attempt["userId"] / "algebra-1"
+    saves = [
+        save(
+            client,
+            student,
+            attempt["attemptId"],
+            answers=[{"questionId": "q3", "response": f"{n}"}],
+        )
+        for n in range(5)
+    ]
+    settle_files(client)
+    # The last commit's version is the one in place, whatever order the writes finished in.
+    assert read(path / f"{attempt['attemptId']}.json") == saves[-1].json()
+    assert [p for p in settings.data_dir.rglob("*.tmp") if p.is_file()] == []
+
+
 def test_files_mirror_the_database(
     client: TestClient, student: dict[str, str], settings: Settings
 ) -> None:
@@ -357,6 +382,7 @@ def test_files_mirror_the_database(
     }
 
     saved = save(client, student, ref, answers=[{"questionId": "q4", "response": "because"}])
+    settle_files(client)  # an autosave answers before its files are in place
     assert read(attempt_file) == saved.json()
     progress = read(data / "progress" / f"{user}.json")
     assert progress == client.get("/api/progress/me", headers=student).json()

@@ -14,6 +14,7 @@ from tests.surfaces.attempts.helpers import exam_file, run_import, write_exam_di
 from vigil.core.attempts.jobs import rebuild_views
 from vigil.core.identity.models import Role
 from vigil.runtime import Runtime
+from vigil.storage import views
 
 
 def rebuild(client: TestClient) -> int:
@@ -35,6 +36,7 @@ def test_rebuild_restores_what_a_crash_left_behind(client: TestClient, tmp_path:
     saved = client.put(f"/api/attempts/{active['attemptId']}", json=answer, headers=ana).json()
     done = client.post("/api/exams/algebra-1/attempt", headers=bo).json()
     submitted = client.post(f"/api/attempts/{done['attemptId']}/submit", headers=bo).json()
+    run_async(client, views.drain)  # the autosave's files follow its answer
     data_dir: Path = client.app.state.runtime.settings.data_dir  # type: ignore[attr-defined]
     attempt_file = (
         data_dir / "attempts" / saved["userId"] / "algebra-1" / f"{saved['attemptId']}.json"

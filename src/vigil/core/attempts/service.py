@@ -27,7 +27,7 @@ from vigil.core.exams.models import Exam
 from vigil.core.exams.service import find_exam, manifest_exams
 from vigil.core.identity.models import User
 from vigil.storage.db import utcnow
-from vigil.storage.views import after_commit
+from vigil.storage.views import after_commit, write_behind
 
 MAX_ATTEMPTS_PER_EXAM = 1
 
@@ -198,6 +198,7 @@ async def autosave(
     attempt.updated_at = _later_than(attempt.updated_at)
     await db.flush()
     await refresh_views(db, data_dir, attempt, exam, status_changed=False)
+    write_behind(db)
     return attempt, exam
 
 
