@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Request
 from fastapi.responses import Response as RawResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
 from vigil.core.identity import directory
@@ -63,6 +64,17 @@ def require_hypervisor(labs: LabJobs) -> None:
     """After the task and its holder are checked: a wrong id is the more useful answer."""
     if not labs.hypervisor:
         raise vms.LabUnavailable(NO_HYPERVISOR_MESSAGE)
+
+
+async def own_machine_lab(
+    db: AsyncSession, caller: User, task_id: uuid.UUID, image_id: str, labs: LabJobs
+) -> PersonalTask:
+    """The caller's personal task for a VM call on one of its images: task and holder
+    first, the hypervisor last (require_hypervisor)."""
+    personal = await vms.own_lab(db, caller, task_id)
+    vms.image_of(personal.task, image_id)
+    require_hypervisor(labs)
+    return personal
 
 
 def full_name(user: User) -> str:
@@ -301,9 +313,7 @@ async def start_vm(
     background: BackgroundTasks,
 ) -> Response:
     """Starts the caller's machine of this image (LOADING until the hypervisor says RUNNING)."""
-    personal = await vms.own_lab(db, caller, taskId)
-    vms.image_of(personal.task, id)
-    require_hypervisor(labs)
+    personal = await own_machine_lab(db, caller, taskId, id, labs)
     vm, must_start = await vms.request_start(db, personal, id, labs.driver.name)
     if not must_start:
         return Response(message=f"the virtual machine is {VmStatus(vm.status).name}")
@@ -320,9 +330,7 @@ async def vm_status(
     taskId: GuidPath, id: ImagePath, db: DbSession, caller: CurrentUser, labs: Labs
 ) -> TaskStatusResponse:
     """1 RUNNING, 2 KILLED (also: never started), 4 LOADING; `message` says why it stopped."""
-    personal = await vms.own_lab(db, caller, taskId)
-    vms.image_of(personal.task, id)
-    require_hypervisor(labs)
+    personal = await own_machine_lab(db, caller, taskId, id, labs)
     vm = await vms.vm_of(db, personal, id)
     if vm is None:
         return TaskStatusResponse(id=id, status=VmStatus.KILLED)
@@ -353,9 +361,7 @@ async def connect_vm(
     labs: Labs,
 ) -> RawResponse:
     """The caller's own running machine only; the file holds its console password."""
-    personal = await vms.own_lab(db, caller, taskId)
-    vms.image_of(personal.task, id)
-    require_hypervisor(labs)
+    personal = await own_machine_lab(db, caller, taskId, id, labs)
     found = vms.connection(await vms.vm_of(db, personal, id), settings.signing_key)
     lines = ["[Connection]", "ConnMethod=tcp", f"Host={found.address}:{found.port}"]
     if found.password is not None:
@@ -399,9 +405,7 @@ async def stop_vm(
     labs: Labs,
     background: BackgroundTasks,
 ) -> Response:
-    personal = await vms.own_lab(db, caller, taskId)
-    vms.image_of(personal.task, id)
-    require_hypervisor(labs)
+    personal = await own_machine_lab(db, caller, taskId, id, labs)
     vm = await vms.request_stop(db, personal, id)
     if vm is None:
         return Response(message="the virtual machine is not running")
