@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from vigil.core.evidence.ledger import EvidenceLedger
+from vigil.core.identity.callers import CallerCache
+from vigil.core.sessions.refs import ExternalSessionRefs
 from vigil.jobs import QUEUE, JobQueue
 from vigil.jobs.embedded import ThreadQueue
 from vigil.settings import Settings
@@ -26,6 +29,9 @@ class Runtime:
     read_engine: AsyncEngine
     reader: async_sessionmaker[AsyncSession]
     jobs: JobQueue
+    ledger: EvidenceLedger
+    callers: CallerCache
+    session_refs: ExternalSessionRefs
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -50,17 +56,23 @@ class Runtime:
         jobs = create_job_queue(settings)
         sessionmaker = create_session_factory(engine)
         sessionmaker.configure(info={QUEUE: jobs})
+        reader = create_session_factory(read_engine)
+        ledger = EvidenceLedger(engine, reader, jobs)
         return cls(
             settings,
             engine,
             sessionmaker,
             blobs,
             read_engine,
-            create_session_factory(read_engine),
+            reader,
             jobs,
+            ledger,
+            CallerCache(settings.auth_cache_seconds),
+            ExternalSessionRefs(),
         )
 
     async def close(self) -> None:
+        await self.ledger.close()
         await self.jobs.close()
         await self.blobs.close()
         await self.engine.dispose()

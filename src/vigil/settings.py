@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     agent_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    # How long a process may reuse a bearer token's user before reading it again (0: never).
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     forward_auth_autocreate: bool = False
     forward_auth_group_roles: Annotated[dict[str, str], NoDecode] = Field(

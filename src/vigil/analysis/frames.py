@@ -61,7 +61,7 @@ async def analyze_frame(
         invalid = await _verdict(db, session, detectors.INVALID_IMAGE, reason="not a JPEG")
         return FrameAnalysis(events=[invalid])
     upload = evidence.Upload(
-        session=session,
+        session_id=session.id,
         kind=EvidenceKind.FRAME,
         stream="webcam",
         # Frames carry no index: the arrival time in microseconds stands in for one.

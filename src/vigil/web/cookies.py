@@ -59,9 +59,10 @@ async def browser_or_bearer_user(
     request: Request, settings: SettingsDep, token: BearerToken
 ) -> User:
     """The caller, by bearer token or by session cookie (with the CSRF check on writes)."""
-    async with runtime_of(request).reader() as reader:
-        if token:
-            return await identity.user_from_token(reader, settings.signing_key, token)
+    runtime = runtime_of(request)
+    if token:
+        return await runtime.callers.user_from_token(runtime.reader, settings.signing_key, token)
+    async with runtime.reader() as reader:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthenticated("not signed in: send a bearer token or the session cookie")

@@ -46,21 +46,22 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 BearerToken = Annotated[str | None, Depends(bearer_scheme)]
 
 
-async def optional_user(
-    request: Request, db: DbSession, settings: SettingsDep, token: BearerToken
-) -> User | None:
+async def optional_user(request: Request, settings: SettingsDep, token: BearerToken) -> User | None:
     """Who is calling: a bearer token, or `Remote-User` from a trusted proxy; else None.
 
-    The token's user is read outside the request's transaction, so that a client still
-    sending its body never holds the (SQLite) write lock just for having signed in.
+    The caller is read outside the request's transaction, so that a client still sending
+    its body never holds the (SQLite) write lock just for having signed in, and a request
+    that needs no transaction (an upload) opens none. A forwarded user seen for the first
+    time is provisioned in a transaction of its own.
     """
+    runtime = runtime_of(request)
     if token:
-        async with runtime_of(request).reader() as reader:
-            return await identity.user_from_token(reader, settings.signing_key, token)
+        return await runtime.callers.user_from_token(runtime.reader, settings.signing_key, token)
     remote_user = request.headers.get("remote-user")
     client_host = request.client.host if request.client else None
     if remote_user and settings.is_trusted_proxy(client_host):
-        return await _forwarded_user(request, db, settings, remote_user.strip())
+        async with views.unit_of_work(runtime.sessionmaker) as db:
+            return await _forwarded_user(request, db, settings, remote_user.strip())
     return None
 
 

@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core.errors import Conflict, NotFound, PayloadTooLarge
 from vigil.core.evidence.jobs import analyze_after_commit
+from vigil.core.evidence.ledger import EvidenceLedger, SlotTaken
 from vigil.core.evidence.models import Evidence, EvidenceKind
 from vigil.core.evidence.sniff import ContentCheck
-from vigil.core.sessions.models import ProctoringSession
 from vigil.storage.blobs import BlobExists, BlobStore
+from vigil.storage.db import utcnow
 
 EXTENSIONS = {
     EvidenceKind.AUDIO: "webm",
@@ -37,7 +38,7 @@ EXTENSIONS = {
 
 @dataclass
 class Upload:
-    session: ProctoringSession
+    session_id: int
     kind: EvidenceKind
     stream: str
     chunk_index: int
@@ -57,7 +58,7 @@ class Intake:
 
 def blob_key(upload: Upload) -> str:
     return (
-        f"sessions/{upload.session.id}/{upload.kind.value}/{upload.stream}/"
+        f"sessions/{upload.session_id}/{upload.kind.value}/{upload.stream}/"
         f"chunk_{upload.chunk_index}.{EXTENSIONS[upload.kind]}"
     )
 
@@ -93,7 +94,7 @@ class _CheckedStream:
 async def find(db: AsyncSession, upload: Upload) -> Evidence | None:
     return await db.scalar(
         select(Evidence).where(
-            Evidence.session_id == upload.session.id,
+            Evidence.session_id == upload.session_id,
             Evidence.kind == upload.kind,
             Evidence.stream == upload.stream,
             Evidence.chunk_index == upload.chunk_index,
@@ -128,19 +129,7 @@ async def ingest(
         if await _sha256_of(blobs, key) != sha256:
             raise Conflict(_conflict_message(upload)) from None
 
-    evidence = Evidence(
-        session_id=upload.session.id,
-        kind=upload.kind,
-        stream=upload.stream,
-        chunk_index=upload.chunk_index,
-        blob_key=key,
-        size=size,
-        sha256=sha256,
-        content_type=upload.content_type,
-        source=upload.source,
-        details=upload.details,
-        captured_at=upload.captured_at,
-    )
+    evidence = _new_row(upload, key, size, sha256)
     try:
         async with db.begin_nested():
             db.add(evidence)
@@ -151,6 +140,61 @@ async def ingest(
         return _same_or_conflict(winner, sha256, upload)
     analyze_after_commit(db, evidence)
     return Intake(evidence, duplicate=False)
+
+
+async def ingest_through(
+    ledger: EvidenceLedger, blobs: BlobStore, upload: Upload, body: AsyncIterable[bytes]
+) -> Intake:
+    """`ingest` for an upload that needs nothing else in its transaction: its row is
+    committed with the other uploads of the moment through the ledger (group commit).
+
+    Nothing is read before the bytes: the blob store refusing a taken key is the duplicate
+    check, and only a retry pays for the look-up that tells a duplicate from a conflict.
+    """
+    stream = _CheckedStream(body, upload)
+    chunks = stream.chunks()
+    key = blob_key(upload)
+    try:
+        stored = await blobs.put(key, chunks)
+        sha256, size = stored.sha256, stored.size
+    except BlobExists:
+        sha256, size = await stream.drain(chunks), stream.size
+        existing = await ledger.find(*_slot(upload))
+        if existing is not None:
+            return _same_or_conflict(existing, sha256, upload)
+        # A blob without a row: see `ingest`.
+        if await _sha256_of(blobs, key) != sha256:
+            raise Conflict(_conflict_message(upload)) from None
+    evidence = _new_row(upload, key, size, sha256)
+    try:
+        await ledger.record(evidence)
+    except SlotTaken:
+        winner = await ledger.find(*_slot(upload))
+        if winner is None:
+            raise
+        return _same_or_conflict(winner, sha256, upload)
+    return Intake(evidence, duplicate=False)
+
+
+def _slot(upload: Upload) -> tuple[int, EvidenceKind, str, int]:
+    return upload.session_id, upload.kind, upload.stream, upload.chunk_index
+
+
+def _new_row(upload: Upload, key: str, size: int, sha256: str) -> Evidence:
+    return Evidence(
+        session_id=upload.session_id,
+        kind=upload.kind,
+        stream=upload.stream,
+        chunk_index=upload.chunk_index,
+        blob_key=key,
+        size=size,
+        sha256=sha256,
+        content_type=upload.content_type,
+        source=upload.source,
+        details=upload.details,
+        captured_at=upload.captured_at,
+        received_at=utcnow(),
+    )
 
 
 def _same_or_conflict(existing: Evidence, sha256: str, upload: Upload) -> Intake:

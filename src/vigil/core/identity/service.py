@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -93,11 +94,19 @@ def issue_user_token(secret: str, user: User, ttl_seconds: int) -> IssuedToken:
 
 
 async def user_from_token(db: AsyncSession, secret: str, token: str) -> User:
+    user, _expires_at = await user_and_expiry_from_token(db, secret, token)
+    return user
+
+
+async def user_and_expiry_from_token(
+    db: AsyncSession, secret: str, token: str
+) -> tuple[User, float]:
+    """The token's user and the token's expiry (unix seconds)."""
     claims = decode_token(secret, token, token_type=USER_TOKEN)
     user = await db.get(User, _int_subject(claims))
     if user is None or user.disabled:
         raise Unauthenticated("token's user no longer exists or is disabled")
-    return user
+    return user, float(cast(float, claims["exp"]))  # required and checked by decode_token
 
 
 def issue_cookie_session(secret: str, user: User, ttl_seconds: int) -> tuple[IssuedToken, str]:

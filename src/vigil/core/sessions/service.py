@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,12 @@ from vigil.core.risk import (
 from vigil.core.sessions.models import ProctoringSession
 from vigil.core.sessions.statuses import OPEN, SessionStatus, transition
 from vigil.storage.db import MAX_ROW_ID, utcnow
+
+if TYPE_CHECKING:
+    from vigil.core.sessions.refs import SessionRef
+
+# A session as the ORM loads it, or the reference a process keeps of it.
+S = TypeVar("S", "ProctoringSession", "SessionRef")
 
 
 def new_session_key() -> str:
@@ -87,9 +93,7 @@ async def start_external_session(
         select(ProctoringSession).where(ProctoringSession.external_id == external_id)
     )
     if session is not None:
-        if session.candidate_id != candidate.id:
-            raise PermissionDenied(f"session {external_id} belongs to another candidate")
-        return session
+        return require_candidate(session, candidate)
     exam = await _exam_by_ref(db, exam_ref)
     now = utcnow()
     session = ProctoringSession(
@@ -116,6 +120,13 @@ async def start_external_session(
     return session
 
 
+def require_candidate(session: S, candidate: User) -> S:
+    """A session a client names by its own id serves its candidate only, whoever asks."""
+    if session.candidate_id != candidate.id:
+        raise PermissionDenied(f"session {session.external_id} belongs to another candidate")
+    return session
+
+
 async def _exam_by_ref(db: AsyncSession, exam_ref: str | None) -> Exam | None:
     if exam_ref is None or not (exam_ref.isascii() and exam_ref.isdigit()):
         return None
@@ -124,10 +135,14 @@ async def _exam_by_ref(db: AsyncSession, exam_ref: str | None) -> Exam | None:
     return await db.get(Exam, int(exam_ref))
 
 
-async def get_external_session(db: AsyncSession, external_id: str) -> ProctoringSession:
-    session = await db.scalar(
+async def find_external_session(db: AsyncSession, external_id: str) -> ProctoringSession | None:
+    return await db.scalar(
         select(ProctoringSession).where(ProctoringSession.external_id == external_id)
     )
+
+
+async def get_external_session(db: AsyncSession, external_id: str) -> ProctoringSession:
+    session = await find_external_session(db, external_id)
     if session is None:
         raise NotFound(f"session {external_id} does not exist", field="examSessionId")
     return session

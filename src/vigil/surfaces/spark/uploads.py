@@ -117,7 +117,7 @@ async def _ingest(
         except telemetry.TelemetryError as exc:
             raise InvalidInput(f"telemetry chunk rejected: {exc}", field="file") from exc
         upload = evidence.Upload(
-            session=session,
+            session_id=session.id,
             kind=EvidenceKind.TELEMETRY,
             stream="telemetry",
             chunk_index=form.chunk_idx,
@@ -135,7 +135,7 @@ async def _ingest(
             "file is neither an MPEG-TS segment (.ts) nor a telemetry chunk (.bin)", field="file"
         )
     upload = evidence.Upload(
-        session=session,
+        session_id=session.id,
         kind=EvidenceKind.VIDEO,
         stream=form.stream_type,
         chunk_index=form.chunk_idx,

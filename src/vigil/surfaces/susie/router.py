@@ -17,7 +17,10 @@ from vigil.core.evidence.sniff import jpeg_check, webm_check
 from vigil.core.identity.models import User
 from vigil.core.sessions import service as sessions
 from vigil.core.sessions.models import ProctoringSession
+from vigil.core.sessions.refs import SessionRef
 from vigil.core.sessions.statuses import SessionStatus
+from vigil.runtime import Runtime
+from vigil.storage import views
 from vigil.surfaces.susie.errors import SusieRoute
 from vigil.surfaces.susie.schemas import (
     AudioInfo,
@@ -63,9 +66,7 @@ async def candidate_session(db: DbSession, user: User, meta: Meta) -> Proctoring
     session = await sessions.start_external_session(
         db, user, meta.correlation_id, exam_ref=meta.exam_id, source=SOURCE
     )
-    # Writing evidence turns on the candidate alone, so the exam's owner need not be read.
-    owners = policy.SessionOwnership(session.candidate_id, session.created_by_id, None)
-    policy.require(user, policy.Action.WRITE_EVIDENCE, owners)
+    require_evidence_writer(user, session)
     return session
 
 
@@ -140,20 +141,39 @@ EvidenceForm = Annotated[tuple[Meta, str, StreamingForm], Depends(open_evidence_
 
 
 async def store(
-    db: DbSession,
-    runtime: RuntimeDep,
-    user: User,
-    meta: Meta,
-    form: StreamingForm,
-    **upload: Any,
+    runtime: Runtime, user: User, meta: Meta, form: StreamingForm, **upload: Any
 ) -> EvidenceAck:
-    """Store the form's `file` part as one chunk of the candidate's session, and ack it."""
-    session = await candidate_session(db, user, meta)
-    chunk = evidence.Upload(session=session, source=SOURCE, captured_at=meta.timestamp, **upload)
-    intake = await evidence.ingest(db, runtime.blobs, chunk, form.chunks())
+    """Store the form's `file` part as one chunk of the candidate's session, and ack it.
+
+    No request transaction: the session is read (or started in a transaction of its own),
+    and the row is committed through the evidence ledger with the other uploads of the
+    moment."""
+    session = await evidence_session(runtime, user, meta)
+    chunk = evidence.Upload(
+        session_id=session.id, source=SOURCE, captured_at=meta.timestamp, **upload
+    )
+    intake = await evidence.ingest_through(runtime.ledger, runtime.blobs, chunk, form.chunks())
     while await form.next_part() is not None:  # read to the closing boundary
         pass
     return evidence_ack(meta, intake)
+
+
+async def evidence_session(runtime: Runtime, user: User, meta: Meta) -> SessionRef:
+    """`candidate_session` for uploads: a session seen before is only read, and once."""
+    check_identity(user, meta.student_id)
+    ref = await runtime.session_refs.find(runtime.reader, meta.correlation_id)
+    if ref is None:
+        async with views.unit_of_work(runtime.sessionmaker) as db:
+            session = await candidate_session(db, user, meta)
+        return runtime.session_refs.remember(session)
+    require_evidence_writer(user, sessions.require_candidate(ref, user))
+    return ref
+
+
+def require_evidence_writer(user: User, session: ProctoringSession | SessionRef) -> None:
+    # Writing evidence turns on the candidate alone, so the exam's owner need not be read.
+    owners = policy.SessionOwnership(session.candidate_id, session.created_by_id, None)
+    policy.require(user, policy.Action.WRITE_EVIDENCE, owners)
 
 
 def evidence_ack(meta: Meta, intake: evidence.Intake) -> EvidenceAck:
@@ -175,16 +195,14 @@ def evidence_ack(meta: Meta, intake: evidence.Intake) -> EvidenceAck:
     responses=ERRORS,
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
 )
-async def audio(
-    user: CurrentUser, form_parts: EvidenceForm, db: DbSession, runtime: RuntimeDep
-) -> EvidenceAck:
+async def audio(user: CurrentUser, form_parts: EvidenceForm, runtime: RuntimeDep) -> EvidenceAck:
     meta, payload_text, form = form_parts
     info = parse_json(AudioInfo, payload_text, "payload_info")
     index = info.chunk_index if info.chunk_index is not None else meta.fragmento_indice
     if index is None:
         raise InvalidInput("payload_info.chunk_index is required", field="payload_info.chunk_index")
     return await store(
-        db, runtime, user, meta, form,
+        runtime, user, meta, form,
         kind=EvidenceKind.AUDIO, stream="microphone", chunk_index=index,
         content_type="audio/webm", max_bytes=runtime.settings.max_audio_bytes,
         check=webm_check(), details={"type": info.type, "client_source": meta.source},
@@ -197,13 +215,11 @@ async def audio(
     responses=ERRORS,
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
 )
-async def snapshot(
-    user: CurrentUser, form_parts: EvidenceForm, db: DbSession, runtime: RuntimeDep
-) -> EvidenceAck:
+async def snapshot(user: CurrentUser, form_parts: EvidenceForm, runtime: RuntimeDep) -> EvidenceAck:
     meta, payload_text, form = form_parts
     info = parse_json(SnapshotInfo, payload_text, "payload_info")
     return await store(
-        db, runtime, user, meta, form,
+        runtime, user, meta, form,
         kind=EvidenceKind.SNAPSHOT, stream="webcam", chunk_index=snapshot_index(meta, info),
         content_type="image/jpeg", max_bytes=runtime.settings.max_snapshot_bytes,
         check=jpeg_check(),
