@@ -93,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         claim_prefix(prefix, ExamManagerRoute)
     install_offline_docs(app)
     install_observability(app)
-    app.include_router(proctorbe_router)
+    # Requests are matched against the routers in this order: the evidence uploads, the
+    # most frequent requests by far, are matched first.
     app.include_router(susie_router)
     app.include_router(spark_router)
+    app.include_router(proctorbe_router)
     app.include_router(spark_review_router)
     app.include_router(attempts_router)
     app.include_router(exammanager_router)

@@ -88,5 +88,11 @@ async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> 
     return user
 
 
+async def caller(request: Request) -> User:
+    """`CurrentUser`, for an endpoint that solves no dependencies (SUSIE's uploads)."""
+    token = await bearer_scheme(request)
+    return await current_user(await optional_user(request, runtime_of(request).settings, token))
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]

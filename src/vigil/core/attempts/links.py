@@ -7,8 +7,9 @@ starts first, so that a reviewer sees the answers beside the evidence.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from vigil.core.attempts.models import ExamAttempt
 from vigil.core.attempts.statuses import AttemptStatus
@@ -36,23 +37,37 @@ async def link_open_session(db: AsyncSession, attempt: ExamAttempt, exam: Exam) 
     )
 
 
+def _link_statement(by_external_ref: bool) -> Executable:
+    exam = Exam.id == bindparam("b_exam_id")
+    if by_external_ref:
+        exam = or_(exam, Exam.external_ref == bindparam("b_exam_ref"))
+    return (
+        update(ExamAttempt)
+        .where(
+            ExamAttempt.user_id == bindparam("b_candidate_id"),
+            ExamAttempt.status == AttemptStatus.ACTIVE,
+            ExamAttempt.proctoring_session_id.is_(None),
+            ExamAttempt.exam_id.in_(select(Exam.id).where(exam)),
+        )
+        .values(proctoring_session_id=bindparam("b_session_id"))
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Built once: every session start runs one of them.
+_LINK = {by_ref: _link_statement(by_ref) for by_ref in (False, True)}
+
+
 async def link_active_attempt(db: AsyncSession, session: ProctoringSession) -> None:
     """Link the candidate's active, unlinked attempt at the session's exam to it."""
     if session.candidate_id is None:
         return
-    exam_ids = select(Exam.id).where(
-        or_(Exam.id == session.exam_id, Exam.external_ref == session.external_exam_ref)
-        if session.external_exam_ref
-        else Exam.id == session.exam_id
-    )
     await db.execute(
-        update(ExamAttempt)
-        .where(
-            ExamAttempt.user_id == session.candidate_id,
-            ExamAttempt.status == AttemptStatus.ACTIVE,
-            ExamAttempt.proctoring_session_id.is_(None),
-            ExamAttempt.exam_id.in_(exam_ids),
-        )
-        .values(proctoring_session_id=session.id)
-        .execution_options(synchronize_session=False)
+        _LINK[bool(session.external_exam_ref)],
+        {
+            "b_candidate_id": session.candidate_id,
+            "b_exam_id": session.exam_id,
+            "b_exam_ref": session.external_exam_ref,
+            "b_session_id": session.id,
+        },
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, null, select, update
+from sqlalchemy import bindparam, case, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -107,7 +107,7 @@ async def record_in(
     }
     # A Core INSERT (the ORM's unit of work costs more than the row on this hot path) that
     # skips a retried event's key instead of failing on it.
-    event_id = await db.scalar(_insert_unless_known(db.get_bind().dialect.name, fields))
+    event_id = await db.scalar(_INSERT_UNLESS_KNOWN[db.get_bind().dialect.name], fields)
     if event_id is None:
         assert client_key is not None
         earlier = await _by_client_key(db, session.id, client_key)
@@ -120,13 +120,14 @@ async def record_in(
     return event
 
 
-def _insert_unless_known(dialect: str, fields: dict[str, Any]) -> Executable:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id, in the dialect's own spelling."""
-    if dialect == "postgresql":
-        pg = postgresql.insert(ProctoringEvent).values(fields).on_conflict_do_nothing()
-        return pg.returning(ProctoringEvent.id)
-    lite = sqlite.insert(ProctoringEvent).values(fields).on_conflict_do_nothing()
-    return lite.returning(ProctoringEvent.id)
+# INSERT … ON CONFLICT DO NOTHING RETURNING id, in each dialect's own spelling; built once
+# (building a statement costs more than running it on this hot path).
+_INSERT_UNLESS_KNOWN: dict[str, Executable] = {
+    "postgresql": postgresql.insert(ProctoringEvent)
+    .on_conflict_do_nothing()
+    .returning(ProctoringEvent.id),
+    "sqlite": sqlite.insert(ProctoringEvent).on_conflict_do_nothing().returning(ProctoringEvent.id),
+}
 
 
 async def _by_client_key(
@@ -139,6 +140,24 @@ async def _by_client_key(
     )
 
 
+_SCORE = ProctoringSession.risk_score + bindparam("b_points")
+_ADD_POINTS = (
+    update(ProctoringSession)
+    .where(ProctoringSession.id == bindparam("b_session_id"))
+    .values(
+        risk_score=_SCORE,
+        risk_level=case(
+            (_SCORE >= bindparam("b_high"), HIGH),
+            (_SCORE >= bindparam("b_medium"), MEDIUM),
+            else_=LOW,
+        ),
+        risk_breakdown=null(),
+    )
+    .returning(ProctoringSession.risk_score, ProctoringSession.risk_level)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def _add_points(
     db: AsyncSession, session: ProctoringSession, event: ProctoringEvent, risk_policy: RiskPolicy
 ) -> None:
@@ -149,20 +168,15 @@ async def _add_points(
     points = risk_policy.points(event.type, event.severity, seconds)
     if not points:
         return
-    score = ProctoringSession.risk_score + points
-    thresholds = risk_policy.thresholds
-    level = case(
-        (score >= thresholds.high, HIGH),
-        (score >= thresholds.medium, MEDIUM),
-        else_=LOW,
-    )
     updated = (
         await db.execute(
-            update(ProctoringSession)
-            .where(ProctoringSession.id == session.id)
-            .values(risk_score=score, risk_level=level, risk_breakdown=null())
-            .returning(ProctoringSession.risk_score, ProctoringSession.risk_level)
-            .execution_options(synchronize_session=False)
+            _ADD_POINTS,
+            {
+                "b_session_id": session.id,
+                "b_points": points,
+                "b_high": risk_policy.thresholds.high,
+                "b_medium": risk_policy.thresholds.medium,
+            },
         )
     ).one()
     set_committed_value(session, "risk_score", float(updated.risk_score))

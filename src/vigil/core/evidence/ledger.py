@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select
+from prometheus_client import Histogram
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +30,11 @@ from vigil.jobs import JobQueue
 log = structlog.get_logger("vigil.evidence")
 
 MAX_BATCH = 256
+BATCH_ROWS = Histogram(
+    "vigil_evidence_commit_rows",
+    "Evidence rows committed together by the ledger (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 _INSERT = insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True)
 
 
@@ -88,6 +94,7 @@ class EvidenceLedger:
             self._writer = None
 
     async def _commit(self, batch: list[tuple[Evidence, asyncio.Future[int]]]) -> None:
+        BATCH_ROWS.observe(len(batch))
         try:
             ids = await self._insert([row for row, _ in batch])
         except IntegrityError:
@@ -119,9 +126,9 @@ class EvidenceLedger:
 
     async def _insert(self, rows: Sequence[Evidence]) -> list[int]:
         values = [_values(row) for row in rows]
-        async with self._engine.begin() as connection:
-            result = await connection.execute(_INSERT, values)
-            return list(result.scalars())
+        async with self._engine.connect() as connection:
+            # One trip into SQLAlchemy's sync layer for BEGIN, INSERT and COMMIT.
+            return await connection.run_sync(_insert_and_commit, values)
 
     async def _send_jobs(self, rows: Sequence[Evidence]) -> None:
         if self._jobs is None:
@@ -133,6 +140,11 @@ class EvidenceLedger:
 
 
 _COLUMNS = tuple(column.key for column in Evidence.__table__.columns if column.key != "id")
+
+
+def _insert_and_commit(connection: Connection, values: list[dict[str, Any]]) -> list[int]:
+    with connection.begin():
+        return list(connection.execute(_INSERT, values).scalars())
 
 
 def _values(row: Evidence) -> dict[str, Any]:
