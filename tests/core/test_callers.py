@@ -14,7 +14,6 @@ from vigil.core.identity.models import Role, User
 from vigil.runtime import Runtime
 from vigil.storage.db import create_engine
 
-
 # A student is known (403) until disabled (401).
 ADMIN_ONLY = "/admin/sessions"
 

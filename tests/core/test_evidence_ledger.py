@@ -141,7 +141,8 @@ def test_find_reads_only_committed_rows(settings: Settings) -> None:
         assert await ledger.find(*slot) is None
         row_id = await ledger.record(row(session_id, 3))
         found = await ledger.find(*slot)
-        assert found is not None and found.id == row_id
+        assert found is not None
+        assert found.id == row_id
         async with runtime.reader() as db:
             assert await db.scalar(select(func.count()).select_from(Evidence)) == 1
 
