@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from vigil.core import policy
 from vigil.core.attempts.links import link_active_attempt
@@ -96,28 +97,41 @@ async def start_external_session(
         return require_candidate(session, candidate)
     exam = await _exam_by_ref(db, exam_ref)
     now = utcnow()
-    session = ProctoringSession(
-        session_key=new_session_key(),
-        candidate_id=candidate.id,
-        exam_id=exam.id if exam else None,
-        external_exam_ref=exam_ref,
-        created_by_id=candidate.id,
-        external_id=external_id,
-        title=exam.title if exam else exam_ref,
-        source=source,
-        status=SessionStatus.ACTIVE,
-        created_at=now,
-        started_at=started_at or now,
+    fields: dict[str, Any] = {
+        "session_key": new_session_key(),
+        "candidate_id": candidate.id,
+        "exam_id": exam.id if exam else None,
+        "external_exam_ref": exam_ref,
+        "created_by_id": candidate.id,
+        "external_id": external_id,
+        "title": exam.title if exam else exam_ref,
+        "source": source,
+        "status": SessionStatus.ACTIVE,
+        "created_at": now,
+        "started_at": started_at or now,
+    }
+    # INSERT … ON CONFLICT DO NOTHING RETURNING the row: yields to a session with the same
+    # id started a moment ago without a SAVEPOINT or a unit-of-work flush (every student
+    # starts one in the exam's first minute).
+    started: ProctoringSession | None = await db.scalar(
+        _INSERT_UNLESS_STARTED[db.get_bind().dialect.name], fields
     )
-    try:
-        async with db.begin_nested():
-            db.add(session)
-    except IntegrityError:  # the same id, started twice at once
+    if started is None:
         return await start_external_session(
             db, candidate, external_id, exam_ref=exam_ref, source=source
         )
-    await link_active_attempt(db, session)
-    return session
+    await link_active_attempt(db, started)
+    return started
+
+
+_INSERT_UNLESS_STARTED: dict[str, Executable] = {
+    "postgresql": postgresql.insert(ProctoringSession)
+    .on_conflict_do_nothing(index_elements=["external_id"])
+    .returning(ProctoringSession),
+    "sqlite": sqlite.insert(ProctoringSession)
+    .on_conflict_do_nothing(index_elements=["external_id"])
+    .returning(ProctoringSession),
+}
 
 
 def require_candidate(session: S, candidate: User) -> S:

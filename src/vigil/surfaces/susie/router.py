@@ -93,6 +93,8 @@ async def start(
         source=SOURCE,
         started_at=body.timestamp,
     )
+    await db.commit()  # committed: the student's uploads may now find it without a read
+    runtime.session_refs.remember(session)
     return SessionAck(
         session_id=session.id, examSessionId=body.exam_session_id, session_status=session.status
     )
