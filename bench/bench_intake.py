@@ -4,6 +4,7 @@ same run with a raw ceiling (bench/raw_intake_app.py: same paths, each upload wr
 fsynced, nothing else). Steps N up; reports p99 per endpoint, loss and MB/s for each.
 
     .venv/bin/python bench/bench_intake.py [--students 250,500,1000] [--duration 60] [--ramp 0]
+        [--compare REF]   # also src/ of another commit (target "base"), in the same run
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from bench_events import vigil_source
 from common import cpu_seconds, free_port
 from vigil.simulate.runner import RunResult, simulate
 
@@ -50,7 +52,11 @@ def fresh_postgres_database(server_url: str) -> str:
 
 
 def start(
-    target: str, work: Path, database_url: str | None = None, workers: int = 1
+    target: str,
+    work: Path,
+    database_url: str | None = None,
+    workers: int = 1,
+    base_src: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
@@ -60,10 +66,13 @@ def start(
         "RAW_INTAKE_DIR": str(work / "raw"),
         "PYTHONPATH": str(Path(__file__).parents[1]),
     }
+    if target == "base":  # src/ of the --compare commit shadows the editable install
+        assert base_src is not None
+        env["PYTHONPATH"] = str(base_src)
     env.pop("VIGIL_DATABASE_URL", None)
     if database_url:
         env["VIGIL_DATABASE_URL"] = fresh_postgres_database(database_url)
-    if target == "vigil":
+    if target in ("vigil", "base"):
         subprocess.run([VIGIL, "migrate"], env=env, check=True, capture_output=True)
         subprocess.run(
             [
@@ -109,14 +118,15 @@ def run(
     database_url: str | None,
     workers: int,
     ramp: float,
+    base_src: Path | None = None,
 ) -> tuple[RunResult, float]:
-    process, url = start(target, work, database_url, workers)
+    process, url = start(target, work, database_url, workers, base_src)
     try:
         before = tree_cpu(process.pid)
         result = asyncio.run(
             simulate(url, students=students, duration=duration, admin_login="admin",
-                     admin_password=ADMIN_PASSWORD if target == "vigil" else "",
-                     accounts=50, verify=target == "vigil", spark_share=0.0, ramp=ramp,
+                     admin_password="" if target == "raw" else ADMIN_PASSWORD,
+                     accounts=50, verify=target != "raw", spark_share=0.0, ramp=ramp,
                      console=Console(quiet=True))
         )  # fmt: skip
         server_cpu = (tree_cpu(process.pid) - before) / result.seconds * 100
@@ -152,6 +162,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server URL: Vigil gets a new database")
     parser.add_argument("--workers", type=int, default=1, help="vigil serve --workers")
     parser.add_argument("--targets", default="raw,vigil")
+    parser.add_argument("--compare", metavar="REF",
+                        help="also run src/ of this git ref, as target `base`")  # fmt: skip
     parser.add_argument("--ramp", type=float, default=0.0,
                         help="students join over this many seconds (0: all at once)")  # fmt: skip
     args = parser.parse_args()
@@ -159,10 +171,17 @@ def main() -> None:
             "| p50 ms (worst endpoint) | p99 ms (worst endpoint) | retried | rejected | lost "
             "| server CPU |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    targets = args.targets.split(",")
+    scratch = Path(tempfile.mkdtemp(prefix="vigil-intake-src-"))
+    base_src, base_label = None, ""
+    if args.compare:
+        base_src, base_label = vigil_source(scratch, args.compare)
+        targets.append("base")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc={os.cpu_count()}, "
-          f"ramp {args.ramp:g} s, {args.duration:g} s")  # fmt: skip
+          f"ramp {args.ramp:g} s, {args.duration:g} s"
+          + (f"; base = {base_label}" if base_label else ""))  # fmt: skip
     for students in [int(n) for n in args.students.split(",")]:
-        for target in args.targets.split(","):
+        for target in targets:
             work = Path(tempfile.mkdtemp(prefix=f"vigil-intake-{target}-"))
             try:
                 result, server_cpu = run(
@@ -173,12 +192,14 @@ def main() -> None:
                     args.database_url,
                     args.workers,
                     args.ramp,
+                    base_src,
                 )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             rows.append(line(target, students, result, server_cpu))
             print(rows[-1], flush=True)
     print("\n".join(rows))
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
