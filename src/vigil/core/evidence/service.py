@@ -119,16 +119,9 @@ async def ingest(
         return _same_or_conflict(existing, await stream.drain(chunks), upload)
 
     key = blob_key(upload)
-    try:
-        stored = await blobs.put(key, chunks)
-        sha256, size = stored.sha256, stored.size
-    except BlobExists:
-        # A blob without a row: an upload whose row never committed (a crash), or one in
-        # flight right now. Same bytes: adopt it. Different bytes: never overwrite.
-        sha256, size = await stream.drain(chunks), stream.size
-        if await _sha256_of(blobs, key) != sha256:
-            raise Conflict(_conflict_message(upload)) from None
-
+    sha256, size, blob_was_there = await _put(blobs, key, stream, chunks)
+    if blob_was_there:
+        await _adopt(blobs, key, sha256, upload)
     evidence = _new_row(upload, key, size, sha256)
     try:
         async with db.begin_nested():
@@ -154,17 +147,12 @@ async def ingest_through(
     stream = _CheckedStream(body, upload)
     chunks = stream.chunks()
     key = blob_key(upload)
-    try:
-        stored = await blobs.put(key, chunks)
-        sha256, size = stored.sha256, stored.size
-    except BlobExists:
-        sha256, size = await stream.drain(chunks), stream.size
+    sha256, size, blob_was_there = await _put(blobs, key, stream, chunks)
+    if blob_was_there:
         existing = await ledger.find(*_slot(upload))
         if existing is not None:
             return _same_or_conflict(existing, sha256, upload)
-        # A blob without a row: see `ingest`.
-        if await _sha256_of(blobs, key) != sha256:
-            raise Conflict(_conflict_message(upload)) from None
+        await _adopt(blobs, key, sha256, upload)
     evidence = _new_row(upload, key, size, sha256)
     try:
         await ledger.record(evidence)
@@ -174,6 +162,25 @@ async def ingest_through(
             raise
         return _same_or_conflict(winner, sha256, upload)
     return Intake(evidence, duplicate=False)
+
+
+async def _put(
+    blobs: BlobStore, key: str, stream: _CheckedStream, chunks: AsyncIterator[bytes]
+) -> tuple[str, int, bool]:
+    """Store the checked stream under `key`: its SHA-256, its size, and whether a blob was
+    there already (then nothing was written, and the stream was only checked and hashed)."""
+    try:
+        stored = await blobs.put(key, chunks)
+    except BlobExists:
+        return await stream.drain(chunks), stream.size, True
+    return stored.sha256, stored.size, False
+
+
+async def _adopt(blobs: BlobStore, key: str, sha256: str, upload: Upload) -> None:
+    """A blob without a row: an upload whose row never committed (a crash), or one in
+    flight right now. Same bytes: adopt it. Different bytes: never overwrite."""
+    if await _sha256_of(blobs, key) != sha256:
+        raise Conflict(_conflict_message(upload))
 
 
 def _slot(upload: Upload) -> tuple[int, EvidenceKind, str, int]:
