@@ -5,7 +5,7 @@ which role). At an exam's peak that read, and the token's signature check, cost 
 storing a snapshot does, so each process keeps a token's user for `seconds` (default 2,
 `VIGIL_AUTH_CACHE_SECONDS`; 0 turns it off). Disabling a user or changing a role
 therefore takes effect within that time in other processes, and at once in the process
-that made the change: a flush that changes a user forgets every remembered caller there
+that made the change: committing a change to a user forgets every remembered caller there
 (docs/security.md). Each request gets a fresh detached copy of the user, so no request can
 change what another one sees.
 """
@@ -64,9 +64,20 @@ def _copy(columns: dict[str, Any]) -> User:
     return user
 
 
+_USERS_CHANGED = "vigil.users_changed"
+
+
 @event.listens_for(Session, "after_flush")
-def _forget_callers_when_users_change(session: Session, _flush: UOWTransaction) -> None:
+def _note_changed_users(session: Session, _flush: UOWTransaction) -> None:
     # After a flush the session still lists what it flushed as dirty or deleted.
     if any(isinstance(row, User) for row in chain(session.dirty, session.deleted)):
+        session.info[_USERS_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_callers_when_users_changed(session: Session) -> None:
+    # On commit, not on flush: a request reading the user in between would remember the
+    # old row again.
+    if session.info.pop(_USERS_CHANGED, False):
         for cache in list(_live):
             cache.forget()
