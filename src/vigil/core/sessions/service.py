@@ -90,9 +90,7 @@ async def start_external_session(
 
     A session id another candidate already holds is refused, whoever asks.
     """
-    session = await db.scalar(
-        select(ProctoringSession).where(ProctoringSession.external_id == external_id)
-    )
+    session = await find_external_session(db, external_id)
     if session is not None:
         return require_candidate(session, candidate)
     exam = await _exam_by_ref(db, exam_ref)
