@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Histogram
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -126,9 +126,8 @@ class EvidenceLedger:
 
     async def _insert(self, rows: Sequence[Evidence]) -> list[int]:
         values = [_values(row) for row in rows]
-        async with self._engine.connect() as connection:
-            # One trip into SQLAlchemy's sync layer for BEGIN, INSERT and COMMIT.
-            return await connection.run_sync(_insert_and_commit, values)
+        async with self._engine.begin() as connection:
+            return list((await connection.execute(_INSERT, values)).scalars())
 
     async def _send_jobs(self, rows: Sequence[Evidence]) -> None:
         if self._jobs is None:
@@ -140,11 +139,6 @@ class EvidenceLedger:
 
 
 _COLUMNS = tuple(column.key for column in Evidence.__table__.columns if column.key != "id")
-
-
-def _insert_and_commit(connection: Connection, values: list[dict[str, Any]]) -> list[int]:
-    with connection.begin():
-        return list(connection.execute(_INSERT, values).scalars())
 
 
 def _values(row: Evidence) -> dict[str, Any]:
