@@ -16,6 +16,7 @@ from vigil.settings import Settings
 from vigil.storage.blobs import BlobStore, create_blob_store
 from vigil.storage.blobs.files import FileBlobStore
 from vigil.storage.db import create_engine, create_session_factory
+from vigil.storage.group_commit import GroupCommit
 
 log = structlog.get_logger("vigil.runtime")
 
@@ -32,6 +33,7 @@ class Runtime:
     ledger: EvidenceLedger
     callers: CallerCache
     session_refs: ExternalSessionRefs
+    writes: GroupCommit
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -69,9 +71,11 @@ class Runtime:
             ledger,
             CallerCache(settings.auth_cache_seconds),
             ExternalSessionRefs(),
+            GroupCommit(sessionmaker),
         )
 
     async def close(self) -> None:
+        await self.writes.close()
         await self.ledger.close()
         await self.jobs.close()
         await self.blobs.close()

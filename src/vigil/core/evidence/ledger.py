@@ -13,7 +13,7 @@ committed again one by one, so that only the row at fault is refused (`SlotTaken
 
 from __future__ import annotations
 
-import asyncio
+from asyncio import Future
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from vigil.core.evidence.jobs import job_for
 from vigil.core.evidence.models import Evidence, EvidenceKind
 from vigil.jobs import JobQueue
+from vigil.storage.batches import Batches, settle
 
 log = structlog.get_logger("vigil.evidence")
 
@@ -52,18 +53,13 @@ class EvidenceLedger:
         self._engine = engine
         self._reader = reader
         self._jobs = jobs
-        self._waiting: list[tuple[Evidence, asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._batches: Batches[Evidence, int] = Batches(self._commit, MAX_BATCH)
 
     async def record(self, row: Evidence) -> int:
-        """Commit `row` (a new, unattached Evidence) and return its id once it is durable."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiting.append((row, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_while_waiting())
-        # Shielded: an upload whose client went away still has its row committed, so the
-        # client's retry finds it instead of a blob without a row.
-        return await asyncio.shield(future)
+        """Commit `row` (a new, unattached Evidence) and return its id once it is durable.
+        An upload whose client went away still has its row committed, so the client's
+        retry finds it instead of a blob without a row."""
+        return await self._batches.submit(row)
 
     async def find(
         self, session_id: int, kind: EvidenceKind, stream: str, chunk_index: int
@@ -81,19 +77,9 @@ class EvidenceLedger:
 
     async def close(self) -> None:
         """Wait until every row handed over so far is committed or refused."""
-        while self._writer is not None:
-            await asyncio.wait([self._writer])
+        await self._batches.close()
 
-    async def _write_while_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:MAX_BATCH]
-                del self._waiting[:MAX_BATCH]
-                await self._commit(batch)
-        finally:
-            self._writer = None
-
-    async def _commit(self, batch: list[tuple[Evidence, asyncio.Future[int]]]) -> None:
+    async def _commit(self, batch: list[tuple[Evidence, Future[int]]]) -> None:
         BATCH_ROWS.observe(len(batch))
         try:
             ids = await self._insert([row for row, _ in batch])
@@ -104,24 +90,24 @@ class EvidenceLedger:
         except Exception as exc:
             log.error("evidence rows could not be committed", count=len(batch), error=repr(exc))
             for _, future in batch:
-                _settle(future, exception=exc)
+                settle(future, exception=exc)
             return
         for (row, future), row_id in zip(batch, ids, strict=True):
             row.id = row_id
-            _settle(future, result=row_id)
+            settle(future, result=row_id)
         await self._send_jobs([row for row, _ in batch])
 
-    async def _commit_alone(self, row: Evidence, future: asyncio.Future[int]) -> None:
+    async def _commit_alone(self, row: Evidence, future: Future[int]) -> None:
         try:
             (row_id,) = await self._insert([row])
         except IntegrityError:
-            _settle(future, exception=SlotTaken(row.blob_key))
+            settle(future, exception=SlotTaken(row.blob_key))
             return
         except Exception as exc:
-            _settle(future, exception=exc)
+            settle(future, exception=exc)
             return
         row.id = row_id
-        _settle(future, result=row_id)
+        settle(future, result=row_id)
         await self._send_jobs([row])
 
     async def _insert(self, rows: Sequence[Evidence]) -> list[int]:
@@ -145,14 +131,3 @@ def _values(row: Evidence) -> dict[str, Any]:
     # Attributes left unset fall back to the columns' defaults in the INSERT.
     state = row.__dict__
     return {key: state[key] for key in _COLUMNS if key in state}
-
-
-def _settle(
-    future: asyncio.Future[int], *, result: int = 0, exception: BaseException | None = None
-) -> None:
-    if future.done():
-        return
-    if exception is not None:
-        future.set_exception(exception)
-    else:
-        future.set_result(result)

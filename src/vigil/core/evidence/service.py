@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -65,11 +65,11 @@ def blob_key(upload: Upload) -> str:
 
 @dataclass
 class _CheckedStream:
-    """Passes chunks through while enforcing the size limit, sniffing content and hashing."""
+    """Passes chunks through while enforcing the size limit and sniffing content (the blob
+    store hashes what it is given, off the event loop)."""
 
     source: AsyncIterable[bytes]
     upload: Upload
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     size: int = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -81,14 +81,15 @@ class _CheckedStream:
                     field="file",
                 )
             self.upload.check.feed(chunk)
-            self.digest.update(chunk)
             yield chunk
         self.upload.check.finish()
 
     async def drain(self, chunks: AsyncIterator[bytes]) -> str:
-        async for _ in chunks:
-            pass
-        return self.digest.hexdigest()
+        """Check the whole stream without storing it; its SHA-256."""
+        digest = hashlib.sha256()
+        async for chunk in chunks:
+            digest.update(chunk)
+        return digest.hexdigest()
 
 
 async def find(db: AsyncSession, upload: Upload) -> Evidence | None:
@@ -119,7 +120,7 @@ async def ingest(
         return _same_or_conflict(existing, await stream.drain(chunks), upload)
 
     key = blob_key(upload)
-    sha256, size, blob_was_there = await _put(blobs, key, stream, chunks)
+    sha256, size, blob_was_there = await _put(blobs, key, chunks)
     if blob_was_there:
         await _adopt(blobs, key, sha256, upload)
     evidence = _new_row(upload, key, size, sha256)
@@ -147,7 +148,7 @@ async def ingest_through(
     stream = _CheckedStream(body, upload)
     chunks = stream.chunks()
     key = blob_key(upload)
-    sha256, size, blob_was_there = await _put(blobs, key, stream, chunks)
+    sha256, size, blob_was_there = await _put(blobs, key, chunks)
     if blob_was_there:
         existing = await ledger.find(*_slot(upload))
         if existing is not None:
@@ -164,15 +165,13 @@ async def ingest_through(
     return Intake(evidence, duplicate=False)
 
 
-async def _put(
-    blobs: BlobStore, key: str, stream: _CheckedStream, chunks: AsyncIterator[bytes]
-) -> tuple[str, int, bool]:
+async def _put(blobs: BlobStore, key: str, chunks: AsyncIterator[bytes]) -> tuple[str, int, bool]:
     """Store the checked stream under `key`: its SHA-256, its size, and whether a blob was
     there already (then nothing was written, and the stream was only checked and hashed)."""
     try:
         stored = await blobs.put(key, chunks)
-    except BlobExists:
-        return await stream.drain(chunks), stream.size, True
+    except BlobExists as taken:
+        return taken.offered.sha256, taken.offered.size, True
     return stored.sha256, stored.size, False
 
 

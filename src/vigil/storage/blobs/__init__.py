@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -13,10 +14,6 @@ class BlobNotFound(NotFound):
     """No blob under that key, whichever backend was asked."""
 
 
-class BlobExists(Conflict):
-    """A blob is already stored under that key; evidence is never overwritten."""
-
-
 @dataclass(frozen=True)
 class StoredBlob:
     key: str
@@ -24,9 +21,32 @@ class StoredBlob:
     sha256: str
 
 
+class BlobExists(Conflict):
+    """A blob is already stored under that key; evidence is never overwritten. `offered`
+    is the size and SHA-256 of the bytes that were offered for it (and not stored)."""
+
+    def __init__(self, offered: StoredBlob) -> None:
+        super().__init__(f"blob {offered.key} already exists")
+        self.offered = offered
+
+
+async def refuse(
+    key: str, chunks: AsyncIterable[bytes], digest: hashlib._Hash | None = None, size: int = 0
+) -> BlobExists:
+    """The BlobExists for an offer whose key is taken: the rest of `chunks` is read and
+    hashed (after `size` bytes already hashed into `digest`), so that the caller can tell a
+    repeat of the stored bytes from different ones."""
+    digest = digest or hashlib.sha256()
+    async for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return BlobExists(StoredBlob(key, size, digest.hexdigest()))
+
+
 class BlobStore(Protocol):
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
-        """Store a new blob from a stream; durable when it returns. BlobExists if taken."""
+        """Store a new blob from a stream; durable when it returns. The stream is read to
+        its end in every case: if the key is taken, BlobExists carries what was offered."""
         ...
 
     async def size(self, key: str) -> int: ...

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import stat
+import threading
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,31 +45,21 @@ class FileBlobStore:
         return self.root / check_key(key)
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
-        final = self._path(key)
-        if final.exists():
-            raise BlobExists(f"blob {key} already exists")
-        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        fd_open = True
-        digest = hashlib.sha256()
-        size = 0
+        blob = _NewFile(self.tmp, self._path(key), key)
+        batch: list[bytes] = []
+        pending = 0
         try:
-            batch: list[bytes] = []
-            pending = 0
             async for chunk in chunks:
                 batch.append(chunk)
                 pending += len(chunk)
                 if pending >= WRITE_BATCH:
-                    size += await _off_loop(_write, fd, batch, digest)
+                    await _off_loop(blob.write, batch)
                     batch, pending = [], 0
-            fd_open = False
-            # One hand-off for the rest: a snapshot or an audio chunk is written whole here.
-            size += await _off_loop(_finish, fd, batch, digest, tmp, final, key)
-        finally:
-            if fd_open:
-                os.close(fd)
-            tmp.unlink(missing_ok=True)
-        return StoredBlob(key=key, size=size, sha256=digest.hexdigest())
+        except BaseException:
+            _IO.submit(blob.discard)  # after a write still running on a blob thread
+            raise
+        # One hand-off for the rest: a snapshot or an audio chunk is written whole here.
+        return await _off_loop(blob.finish, batch)
 
     async def size(self, key: str) -> int:
         path = self._path(key)
@@ -137,37 +128,78 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def _write(fd: int, batch: list[bytes], digest: hashlib._Hash) -> int:
-    written = 0
-    for chunk in batch:
-        digest.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-            written += n
-    return written
+class _NewFile:
+    """A blob being written under a temporary name, hashed as it goes. Runs on the blob
+    threads (file creation and removal wait on the file system's journal, which is no place
+    for the event loop), one call at a time."""
+
+    def __init__(self, staging: Path, final: Path, key: str) -> None:
+        self.staging = staging
+        self.final = final
+        self.key = key
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.taken: bool | None = None  # looked up with the first bytes
+        self.fd: int | None = None
+        self.tmp: Path | None = None
+        self.lock = threading.Lock()
+
+    def write(self, batch: list[bytes]) -> None:
+        with self.lock:
+            self._write(batch)
+
+    def finish(self, batch: list[bytes]) -> StoredBlob:
+        """Write the last bytes, fsync, close, and link the file into place."""
+        with self.lock:
+            try:
+                self._write(batch)
+                offered = StoredBlob(key=self.key, size=self.size, sha256=self.digest.hexdigest())
+                if self.taken:
+                    raise BlobExists(offered)
+                assert self.fd is not None
+                assert self.tmp is not None
+                os.fsync(self.fd)
+                os.close(self.fd)
+                self.fd = None
+                _link_into_place(self.tmp, self.final, offered)
+                return offered
+            finally:
+                self._discard()
+
+    def discard(self) -> None:
+        with self.lock:
+            self._discard()
+
+    def _write(self, batch: list[bytes]) -> None:
+        if self.taken is None:
+            self.taken = self.final.exists()
+            if not self.taken:
+                self.tmp = self.staging / f"{uuid.uuid4().hex}.part"
+                self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        for chunk in batch:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+            if self.fd is None:
+                continue
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self.fd, view) :]
+
+    def _discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)  # once linked, the blob keeps its final name
+            self.tmp = None
 
 
-def _finish(
-    fd: int, batch: list[bytes], digest: hashlib._Hash, tmp: Path, final: Path, key: str
-) -> int:
-    """Write the last bytes, fsync, close, and link the file into place; the bytes written."""
-    try:
-        written = _write(fd, batch, digest)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _link_into_place(tmp, final, key)
-    return written
-
-
-def _link_into_place(tmp: Path, final: Path, key: str) -> None:
+def _link_into_place(tmp: Path, final: Path, offered: StoredBlob) -> None:
     _make_dirs_durably(final.parent)
     try:
         os.link(tmp, final)  # fails if the key was taken meanwhile: never overwrite
     except FileExistsError as exc:
-        raise BlobExists(f"blob {key} already exists") from exc
+        raise BlobExists(offered) from exc
     _fsync_dir(final.parent)
 
 

@@ -11,7 +11,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from vigil.storage.blobs import BlobExists, BlobNotFound, StoredBlob, check_key
+from vigil.storage.blobs import BlobExists, BlobNotFound, StoredBlob, check_key, refuse
 
 PART_SIZE = 8 * 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -55,7 +55,7 @@ class S3BlobStore:
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
         object_key = self._key(key)
         if await self._exists(object_key):
-            raise BlobExists(f"blob {key} already exists")
+            raise await refuse(key, chunks)
         digest = hashlib.sha256()
         buffer = bytearray()
         upload_id: str | None = None
@@ -71,32 +71,33 @@ class S3BlobStore:
                         upload_id = await self._start_multipart(object_key)
                     parts.append(await self._upload_part(object_key, upload_id, parts, buffer))
                     buffer = bytearray()
+            stored = StoredBlob(key=key, size=size, sha256=digest.hexdigest())
             if upload_id is None:
-                await self._put_new(object_key, bytes(buffer), key)
+                await self._put_new(object_key, bytes(buffer), stored)
             else:
                 if buffer:
                     parts.append(await self._upload_part(object_key, upload_id, parts, buffer))
-                await self._complete_new(object_key, upload_id, parts, key)
+                await self._complete_new(object_key, upload_id, parts, stored)
                 upload_id = None
         finally:
             if upload_id is not None:
                 await self._client.abort_multipart_upload(
                     Bucket=self.bucket, Key=object_key, UploadId=upload_id
                 )
-        return StoredBlob(key=key, size=size, sha256=digest.hexdigest())
+        return stored
 
-    async def _put_new(self, object_key: str, body: bytes, key: str) -> None:
+    async def _put_new(self, object_key: str, body: bytes, offered: StoredBlob) -> None:
         try:
             await self._client.put_object(
                 Bucket=self.bucket, Key=object_key, Body=body, IfNoneMatch="*"
             )
         except ClientError as exc:
             if _code(exc) in _TAKEN:
-                raise BlobExists(f"blob {key} already exists") from exc
+                raise BlobExists(offered) from exc
             raise
 
     async def _complete_new(
-        self, object_key: str, upload_id: str, parts: list[dict[str, Any]], key: str
+        self, object_key: str, upload_id: str, parts: list[dict[str, Any]], offered: StoredBlob
     ) -> None:
         try:
             await self._client.complete_multipart_upload(
@@ -108,7 +109,7 @@ class S3BlobStore:
             )
         except ClientError as exc:
             if _code(exc) in _TAKEN:
-                raise BlobExists(f"blob {key} already exists") from exc
+                raise BlobExists(offered) from exc
             raise
 
     async def _start_multipart(self, object_key: str) -> str:

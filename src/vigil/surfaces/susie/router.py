@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
 from vigil.core.errors import InvalidInput, PermissionDenied
@@ -21,7 +22,6 @@ from vigil.core.sessions.models import ProctoringSession
 from vigil.core.sessions.refs import SessionRef
 from vigil.core.sessions.statuses import SessionStatus
 from vigil.runtime import Runtime
-from vigil.storage import views
 from vigil.surfaces.susie.errors import SusieRoute
 from vigil.surfaces.susie.schemas import (
     AudioInfo,
@@ -35,7 +35,7 @@ from vigil.surfaces.susie.schemas import (
     SnapshotInfo,
 )
 from vigil.web.bodies import json_request_body, parse_json, read_json
-from vigil.web.deps import CurrentUser, DbSession, RuntimeDep, bearer_scheme, caller, runtime_of
+from vigil.web.deps import CurrentUser, RuntimeDep, bearer_scheme, caller, runtime_of
 from vigil.web.multipart import StreamingForm
 
 SOURCE = "susie"
@@ -62,7 +62,7 @@ def check_identity(user: User, claimed: str | None) -> None:
         raise PermissionDenied(f"student {claimed} is not the signed-in user", field="student_id")
 
 
-async def candidate_session(db: DbSession, user: User, meta: Meta) -> ProctoringSession:
+async def candidate_session(db: AsyncSession, user: User, meta: Meta) -> ProctoringSession:
     check_identity(user, meta.student_id)
     session = await sessions.start_external_session(
         db, user, meta.correlation_id, exam_ref=meta.exam_id, source=SOURCE
@@ -80,21 +80,22 @@ async def candidate_session(db: DbSession, user: User, meta: Meta) -> Proctoring
     responses=ERRORS,
     openapi_extra=json_request_body(SessionStart),
 )
-async def start(
-    request: Request, db: DbSession, user: CurrentUser, runtime: RuntimeDep
-) -> SessionAck:
+async def start(request: Request, user: CurrentUser, runtime: RuntimeDep) -> SessionAck:
     body = await read_json(request, SessionStart, runtime.settings.max_json_bytes)
     check_identity(user, body.user_id)
-    session = await sessions.start_external_session(
-        db,
-        user,
-        body.exam_session_id,
-        exam_ref=body.exam_id,
-        source=SOURCE,
-        started_at=body.timestamp,
-    )
-    await db.commit()  # committed: the student's uploads may now find it without a read
-    runtime.session_refs.remember(session)
+
+    async def open_session(db: AsyncSession) -> ProctoringSession:
+        return await sessions.start_external_session(
+            db,
+            user,
+            body.exam_session_id,
+            exam_ref=body.exam_id,
+            source=SOURCE,
+            started_at=body.timestamp,
+        )
+
+    session = await runtime.writes.run(open_session)
+    runtime.session_refs.remember(session)  # committed: uploads may find it without a read
     return SessionAck(
         session_id=session.id, examSessionId=body.exam_session_id, session_status=session.status
     )
@@ -106,16 +107,20 @@ async def start(
     responses=ERRORS,
     openapi_extra=json_request_body(SessionEnd),
 )
-async def end(
-    request: Request, db: DbSession, user: CurrentUser, runtime: RuntimeDep
-) -> SessionAck:
+async def end(request: Request, user: CurrentUser, runtime: RuntimeDep) -> SessionAck:
     body = await read_json(request, SessionEnd, runtime.settings.max_json_bytes)
-    session = await sessions.get_external_session(db, body.exam_session_id)
     target = SessionStatus.FINISHED if body.status == "submitted" else SessionStatus.CANCELLED
-    await sessions.finish_session(db, user, session, target)
-    return SessionAck(
-        session_id=session.id, examSessionId=body.exam_session_id, session_status=session.status
-    )
+
+    async def finish(db: AsyncSession) -> SessionAck:
+        session = await sessions.get_external_session(db, body.exam_session_id)
+        await sessions.finish_session(db, user, session, target)
+        return SessionAck(
+            session_id=session.id,
+            examSessionId=body.exam_session_id,
+            session_status=session.status,
+        )
+
+    return await runtime.writes.run(finish)
 
 
 # --- 1-2. audio and snapshots -----------------------------------------------------------
@@ -164,8 +169,7 @@ async def evidence_session(runtime: Runtime, user: User, meta: Meta) -> SessionR
     check_identity(user, meta.student_id)
     ref = await runtime.session_refs.find(runtime.reader, meta.correlation_id)
     if ref is None:
-        async with views.unit_of_work(runtime.sessionmaker) as db:
-            session = await candidate_session(db, user, meta)
+        session = await runtime.writes.run(lambda db: candidate_session(db, user, meta))
         return runtime.session_refs.remember(session)
     require_evidence_writer(user, sessions.require_candidate(ref, user))
     return ref
@@ -276,30 +280,32 @@ def snapshot_index(meta: Meta, info: SnapshotInfo) -> int:
     responses=ERRORS,
     openapi_extra=json_request_body(BrowserEvent),
 )
-async def browser_event(
-    request: Request, db: DbSession, user: CurrentUser, runtime: RuntimeDep
-) -> EventAck:
+async def browser_event(request: Request, user: CurrentUser, runtime: RuntimeDep) -> EventAck:
     body = await read_json(request, BrowserEvent, runtime.settings.max_json_bytes)
-    session = await candidate_session(db, user, body.meta)
     info = body.payload_info
-    event = await events.record_in(
-        db,
-        session,
-        event_type=info.trigger,
-        severity=1,
-        source=SOURCE,
-        occurred_at=body.meta.timestamp,
-        duration_seconds=info.duration_seconds,
-        data={"type": info.type},
-        client_key=_event_key(body) if body.meta.timestamp else None,
-        after_end=True,
-    )
-    return EventAck(
-        session_id=session.id,
-        examSessionId=body.meta.correlation_id,
-        event_id=event.id,
-        event_type=event.type,
-    )
+
+    async def record(db: AsyncSession) -> EventAck:
+        session = await candidate_session(db, user, body.meta)
+        event = await events.record_in(
+            db,
+            session,
+            event_type=info.trigger,
+            severity=1,
+            source=SOURCE,
+            occurred_at=body.meta.timestamp,
+            duration_seconds=info.duration_seconds,
+            data={"type": info.type},
+            client_key=_event_key(body) if body.meta.timestamp else None,
+            after_end=True,
+        )
+        return EventAck(
+            session_id=session.id,
+            examSessionId=body.meta.correlation_id,
+            event_id=event.id,
+            event_type=event.type,
+        )
+
+    return await runtime.writes.run(record)
 
 
 def _event_key(body: BrowserEvent) -> str:
