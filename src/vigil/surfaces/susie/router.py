@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vigil.core import policy
@@ -35,7 +36,7 @@ from vigil.surfaces.susie.schemas import (
     SnapshotInfo,
 )
 from vigil.web.bodies import json_request_body, parse_json, read_json
-from vigil.web.deps import CurrentUser, RuntimeDep, bearer_scheme, caller, runtime_of
+from vigil.web.deps import bearer_scheme, caller, runtime_of
 from vigil.web.multipart import StreamingForm
 
 SOURCE = "susie"
@@ -71,16 +72,51 @@ async def candidate_session(db: AsyncSession, user: User, meta: Meta) -> Proctor
     return session
 
 
+BareEndpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+MULTIPART_BODY: dict[str, Any] = {"requestBody": {"content": {"multipart/form-data": {}}}}
+
+
+class BareRoute(SusieRoute):
+    """SUSIE's endpoints are the busiest of all (every student, every few seconds): each
+    takes the bare Request and returns its Response, without FastAPI's per-request
+    dependency solving and response validation (about 5% of an upload's CPU on the event
+    loop, measured when it was introduced). The route's `dependencies` and
+    `response_model` document it in OpenAPI; the endpoint enforces them itself (`caller`,
+    `json_answer` of the model)."""
+
+    def get_route_handler(self) -> BareEndpoint:
+        return cast(BareEndpoint, self.endpoint)
+
+
+def bare_endpoint(
+    path: str, answer: type[BaseModel], request_body: dict[str, Any]
+) -> Callable[[BareEndpoint], BareEndpoint]:
+    def register(endpoint: BareEndpoint) -> BareEndpoint:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            response_model=answer,
+            responses=ERRORS,
+            dependencies=[Depends(bearer_scheme)],
+            openapi_extra=request_body,
+            route_class_override=BareRoute,
+        )
+        return endpoint
+
+    return register
+
+
+def json_answer(answer: BaseModel) -> Response:
+    return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
+
+
 # --- 4. sessions ------------------------------------------------------------------------
 
 
-@router.post(
-    "/sesiones/start",
-    response_model=SessionAck,
-    responses=ERRORS,
-    openapi_extra=json_request_body(SessionStart),
-)
-async def start(request: Request, user: CurrentUser, runtime: RuntimeDep) -> SessionAck:
+@bare_endpoint("/sesiones/start", SessionAck, json_request_body(SessionStart))
+async def start(request: Request) -> Response:
+    user, runtime = await caller(request), runtime_of(request)
     body = await read_json(request, SessionStart, runtime.settings.max_json_bytes)
     check_identity(user, body.user_id)
 
@@ -96,18 +132,18 @@ async def start(request: Request, user: CurrentUser, runtime: RuntimeDep) -> Ses
 
     session = await runtime.writes.run(open_session)
     runtime.session_refs.remember(session)  # committed: uploads may find it without a read
-    return SessionAck(
-        session_id=session.id, examSessionId=body.exam_session_id, session_status=session.status
+    return json_answer(
+        SessionAck(
+            session_id=session.id,
+            examSessionId=body.exam_session_id,
+            session_status=session.status,
+        )
     )
 
 
-@router.post(
-    "/sesiones/end",
-    response_model=SessionAck,
-    responses=ERRORS,
-    openapi_extra=json_request_body(SessionEnd),
-)
-async def end(request: Request, user: CurrentUser, runtime: RuntimeDep) -> SessionAck:
+@bare_endpoint("/sesiones/end", SessionAck, json_request_body(SessionEnd))
+async def end(request: Request) -> Response:
+    user, runtime = await caller(request), runtime_of(request)
     body = await read_json(request, SessionEnd, runtime.settings.max_json_bytes)
     target = SessionStatus.FINISHED if body.status == "submitted" else SessionStatus.CANCELLED
 
@@ -120,7 +156,7 @@ async def end(request: Request, user: CurrentUser, runtime: RuntimeDep) -> Sessi
             session_status=session.status,
         )
 
-    return await runtime.writes.run(finish)
+    return json_answer(await runtime.writes.run(finish))
 
 
 # --- 1-2. audio and snapshots -----------------------------------------------------------
@@ -160,8 +196,7 @@ async def store(
     intake = await evidence.ingest_through(runtime.ledger, runtime.blobs, chunk, form.chunks())
     while await form.next_part() is not None:  # read to the closing boundary
         pass
-    ack = evidence_ack(meta, intake)
-    return Response(ack.model_dump_json(by_alias=True), media_type="application/json")
+    return json_answer(evidence_ack(meta, intake))
 
 
 async def evidence_session(runtime: Runtime, user: User, meta: Meta) -> SessionRef:
@@ -194,38 +229,7 @@ def evidence_ack(meta: Meta, intake: evidence.Intake) -> EvidenceAck:
     )
 
 
-UploadEndpoint = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-class UploadRoute(SusieRoute):
-    """The evidence uploads, by far the busiest endpoints: the endpoint takes the bare
-    Request and returns its Response, without FastAPI's per-request dependency solving and
-    response validation (about 5% of an upload's CPU on the event loop, measured when it
-    was introduced). The route's `dependencies` and `response_model` document it in
-    OpenAPI; the endpoint enforces them itself (`caller`, `EvidenceAck`)."""
-
-    def get_route_handler(self) -> UploadEndpoint:
-        return cast(UploadEndpoint, self.endpoint)
-
-
-def upload_endpoint(path: str) -> Callable[[UploadEndpoint], UploadEndpoint]:
-    def register(endpoint: UploadEndpoint) -> UploadEndpoint:
-        router.add_api_route(
-            path,
-            endpoint,
-            methods=["POST"],
-            response_model=EvidenceAck,
-            responses=ERRORS,
-            dependencies=[Depends(bearer_scheme)],
-            openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
-            route_class_override=UploadRoute,
-        )
-        return endpoint
-
-    return register
-
-
-@upload_endpoint("/evidencias/audios")
+@bare_endpoint("/evidencias/audios", EvidenceAck, MULTIPART_BODY)
 async def audio(request: Request) -> Response:
     user = await caller(request)
     meta, payload_text, form = await open_evidence_form(request)
@@ -242,7 +246,7 @@ async def audio(request: Request) -> Response:
     )  # fmt: skip
 
 
-@upload_endpoint("/evidencias/snapshots")
+@bare_endpoint("/evidencias/snapshots", EvidenceAck, MULTIPART_BODY)
 async def snapshot(request: Request) -> Response:
     user = await caller(request)
     meta, payload_text, form = await open_evidence_form(request)
@@ -274,13 +278,9 @@ def snapshot_index(meta: Meta, info: SnapshotInfo) -> int:
 # --- 3. browser events ------------------------------------------------------------------
 
 
-@router.post(
-    "/evidencias/eventos",
-    response_model=EventAck,
-    responses=ERRORS,
-    openapi_extra=json_request_body(BrowserEvent),
-)
-async def browser_event(request: Request, user: CurrentUser, runtime: RuntimeDep) -> EventAck:
+@bare_endpoint("/evidencias/eventos", EventAck, json_request_body(BrowserEvent))
+async def browser_event(request: Request) -> Response:
+    user, runtime = await caller(request), runtime_of(request)
     body = await read_json(request, BrowserEvent, runtime.settings.max_json_bytes)
     info = body.payload_info
 
@@ -305,7 +305,7 @@ async def browser_event(request: Request, user: CurrentUser, runtime: RuntimeDep
             event_type=event.type,
         )
 
-    return await runtime.writes.run(record)
+    return json_answer(await runtime.writes.run(record))
 
 
 def _event_key(body: BrowserEvent) -> str:

@@ -1,4 +1,4 @@
-"""SUSIE's uploads skip FastAPI's dependency solving and response handling (UploadRoute):
+"""SUSIE's endpoints skip FastAPI's dependency solving and response handling (BareRoute):
 what every other request gets, they get too: CORS, metrics, the contract's error shapes."""
 
 from __future__ import annotations
