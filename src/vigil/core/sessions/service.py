@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
@@ -148,9 +148,13 @@ async def _exam_by_ref(db: AsyncSession, exam_ref: str | None) -> Exam | None:
 
 
 async def find_external_session(db: AsyncSession, external_id: str) -> ProctoringSession | None:
-    return await db.scalar(
-        select(ProctoringSession).where(ProctoringSession.external_id == external_id)
-    )
+    return await db.scalar(_BY_EXTERNAL_ID, {"b_external_id": external_id})
+
+
+# Built once: a statement built per call pays for its cache key on every call.
+_BY_EXTERNAL_ID = select(ProctoringSession).where(
+    ProctoringSession.external_id == bindparam("b_external_id")
+)
 
 
 async def get_external_session(db: AsyncSession, external_id: str) -> ProctoringSession:
