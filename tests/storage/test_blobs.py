@@ -336,6 +336,8 @@ def test_putting_a_taken_key_raises_blob_exists_and_keeps_the_original(
     error, stored, size = run(scenario())
     assert isinstance(error, Conflict)
     assert KEY in str(error)
+    assert isinstance(error, BlobExists)  # what was offered instead, read to its end
+    assert error.offered == StoredBlob(KEY, len(intruder), hashlib.sha256(intruder).hexdigest())
     assert stored == original
     assert size == len(original)
     assert backend.stored_keys() == {KEY}
@@ -360,8 +362,9 @@ def test_a_key_taken_while_uploading_raises_blob_exists_and_keeps_the_winner(
                 for piece in split(late, 3 * MiB, 3 * MiB):
                     yield piece
 
-            with pytest.raises(BlobExists):
+            with pytest.raises(BlobExists) as raised:
                 await store.put(KEY, overtaken_stream())
+            assert raised.value.offered.sha256 == hashlib.sha256(late).hexdigest()
             return await read_all(store, KEY), overtaken
 
     stored, overtaken = run(scenario())

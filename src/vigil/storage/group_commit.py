@@ -30,11 +30,11 @@ from vigil.storage.views import unit_of_work
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 
-MAX_BATCH = 16  # a batch's units run back to back on the event loop
+MAX_BATCH = 64  # a batch's units run back to back on the event loop
 BATCH_UNITS = Histogram(
     "vigil_group_commit_units",
     "Units of work committed together in one transaction (group commit)",
-    buckets=(1, 2, 4, 8, 16),
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 
 

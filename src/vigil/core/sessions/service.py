@@ -85,14 +85,17 @@ async def start_external_session(
     exam_ref: str | None,
     source: str,
     started_at: datetime | None = None,
+    expect_new: bool = False,
 ) -> ProctoringSession:
     """The session a client names by its own id: created on first sight, then reused.
 
-    A session id another candidate already holds is refused, whoever asks.
+    A session id another candidate already holds is refused, whoever asks. `expect_new`
+    (a client's own start) tries the INSERT before looking the id up.
     """
-    session = await find_external_session(db, external_id)
-    if session is not None:
-        return require_candidate(session, candidate)
+    if not expect_new:
+        session = await find_external_session(db, external_id)
+        if session is not None:
+            return require_candidate(session, candidate)
     exam = await _exam_by_ref(db, exam_ref)
     now = utcnow()
     fields: dict[str, Any] = {
@@ -230,22 +233,25 @@ async def risk_policy_for(db: AsyncSession, session: ProctoringSession) -> RiskP
     return stored_policy(document)
 
 
+_OBSERVATIONS = (
+    select(
+        ProctoringEvent.id,
+        ProctoringEvent.type,
+        ProctoringEvent.severity,
+        ProctoringEvent.duration_seconds,
+        ProctoringEvent.occurred_at,
+        ProctoringEvent.ended_at,
+        ProctoringEvent.dismissed_at,
+    )
+    .where(ProctoringEvent.session_id == bindparam("b_session_id"), ProctoringEvent.severity > 0)
+    .order_by(ProctoringEvent.id)
+)
+
+
 async def observations(db: AsyncSession, session_id: int) -> list[Observation]:
     """The session's events as the engine sees them. Severity-0 rows (the bulk of an agent's
     telemetry) score nothing under any policy, so they are not read at all."""
-    rows = await db.execute(
-        select(
-            ProctoringEvent.id,
-            ProctoringEvent.type,
-            ProctoringEvent.severity,
-            ProctoringEvent.duration_seconds,
-            ProctoringEvent.occurred_at,
-            ProctoringEvent.ended_at,
-            ProctoringEvent.dismissed_at,
-        )
-        .where(ProctoringEvent.session_id == session_id, ProctoringEvent.severity > 0)
-        .order_by(ProctoringEvent.id)
-    )
+    rows = await db.execute(_OBSERVATIONS, {"b_session_id": session_id})
     return [
         Observation(
             id=row.id,
@@ -269,6 +275,13 @@ def event_seconds(
     return 0.0
 
 
+_LOCK_FOR_SCORING = (
+    select(ProctoringSession.id)
+    .where(ProctoringSession.id == bindparam("b_session_id"))
+    .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+)
+
+
 async def recompute_risk(
     db: AsyncSession, session: ProctoringSession, risk_policy: RiskPolicy | None = None
 ) -> RiskAssessment:
@@ -278,11 +291,7 @@ async def recompute_risk(
     does not wait for), so an event whose points land meanwhile is added on top of this
     result instead of being overwritten by it.
     """
-    await db.execute(
-        select(ProctoringSession.id)
-        .where(ProctoringSession.id == session.id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
-    )
+    await db.execute(_LOCK_FOR_SCORING, {"b_session_id": session.id})
     if risk_policy is None:
         risk_policy = await risk_policy_for(db, session)
     result = assess(await observations(db, session.id), risk_policy)

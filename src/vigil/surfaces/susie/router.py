@@ -128,6 +128,7 @@ async def start(request: Request) -> Response:
             exam_ref=body.exam_id,
             source=SOURCE,
             started_at=body.timestamp,
+            expect_new=True,
         )
 
     session = await runtime.writes.run(open_session)
