@@ -71,7 +71,7 @@ class Runtime:
             ledger,
             CallerCache(settings.auth_cache_seconds),
             ExternalSessionRefs(),
-            GroupCommit(sessionmaker),
+            GroupCommit(sessionmaker, batched=engine.dialect.name == "sqlite"),
         )
 
     async def close(self) -> None:

@@ -18,12 +18,14 @@ from vigil.settings import Settings
 from vigil.storage.group_commit import GroupCommit
 
 
-def with_group(settings: Settings, body: Callable[..., Awaitable[Any]]) -> Any:
+def with_group(
+    settings: Settings, body: Callable[..., Awaitable[Any]], batched: bool = True
+) -> Any:
     """Run `body(group, runtime, commits)`; `commits` counts the writer's commits."""
 
     async def main() -> Any:
         runtime = await Runtime.open(settings)
-        group = GroupCommit(runtime.sessionmaker)
+        group = GroupCommit(runtime.sessionmaker, batched=batched)
         commits: list[int] = []
         event.listen(runtime.engine.sync_engine, "commit", lambda _conn: commits.append(1))
         try:
@@ -57,6 +59,27 @@ def test_units_handed_over_together_share_one_commit(settings: Settings) -> None
         assert len(set(ids)) == 10
         assert len(commits) <= 2  # the first unit alone, then the nine that queued behind it
         assert await logins(runtime) == names
+
+    with_group(settings, body)
+
+
+def test_unbatched_units_commit_each_on_its_own(settings: Settings) -> None:
+    async def body(group: GroupCommit, runtime: Runtime, commits: list[int]) -> None:
+        names = [f"student{i}" for i in range(4)]
+        await asyncio.gather(*(group.run(add_student(name)) for name in names))
+        assert len(commits) == 4
+        assert await logins(runtime) == names
+
+    with_group(settings, body, batched=False)
+
+
+def test_the_runtime_batches_on_sqlite_only(settings: Settings) -> None:
+    async def body(group: GroupCommit, runtime: Runtime, commits: list[int]) -> None:
+        await asyncio.gather(*(runtime.writes.run(add_student(f"s{i}")) for i in range(6)))
+        if runtime.engine.dialect.name == "sqlite":
+            assert len(commits) <= 2
+        else:
+            assert len(commits) == 6
 
     with_group(settings, body)
 

@@ -39,19 +39,29 @@ BATCH_UNITS = Histogram(
 
 
 class GroupCommit:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, batched: bool) -> None:
+        """`batched` only where writes queue for one connection anyway (SQLite), and a
+        statement costs no round trip. On PostgreSQL each unit keeps a transaction of its
+        own: units that wait on the network one after another would serialise what the
+        server runs side by side (measured: 1,500 students, p99 1.9 s batched)."""
         self._sessionmaker = sessionmaker
-        self._batches: Batches[Work, Any] = Batches(self._commit, MAX_BATCH)
+        self._batches: Batches[Work, Any] | None = (
+            Batches(self._commit, MAX_BATCH) if batched else None
+        )
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """`work(db)`'s result once its transaction committed; its exception if it failed
-        (then nothing it wrote is kept). Handed over units run even if the caller is
-        cancelled meanwhile."""
+        (then nothing it wrote is kept). Batched units run even if the caller is cancelled
+        meanwhile."""
+        if self._batches is None:
+            async with unit_of_work(self._sessionmaker) as db:
+                return await work(db)
         return cast(T, await self._batches.submit(work))
 
     async def close(self) -> None:
         """Wait until every unit handed over so far is committed or refused."""
-        await self._batches.close()
+        if self._batches is not None:
+            await self._batches.close()
 
     async def _commit(self, batch: list[tuple[Work, Future[Any]]]) -> None:
         BATCH_UNITS.observe(len(batch))

@@ -46,9 +46,7 @@ def test_a_cross_origin_upload_gets_cors_headers(
     assert answer.json()["duplicate"] is False
 
 
-def test_uploads_are_counted_under_their_route(
-    client: TestClient, student: dict[str, str]
-) -> None:
+def test_uploads_are_counted_under_their_route(client: TestClient, student: dict[str, str]) -> None:
     body, content_type = snapshot_form()
     client.post(SNAPSHOTS, content=body, headers={**student, **content_type})
     text = client.get("/metrics").text
