@@ -120,10 +120,9 @@ async def record_in(
     return event
 
 
-# INSERT … ON CONFLICT DO NOTHING RETURNING id, in each dialect's own spelling; built once
-# (building a statement costs more than running it on this hot path).
-# On the tables, not the ORM classes: a Core statement skips the ORM's bulk-persistence
-# layer, which cost more than the row itself on this hot path.
+# INSERT … ON CONFLICT DO NOTHING RETURNING id, in each dialect's own spelling. Built once
+# (building a statement costs more than running it on this hot path), on the tables rather
+# than the ORM classes (the ORM's bulk-persistence layer cost more than the row itself).
 _EVENTS = cast(Table, ProctoringEvent.__table__)
 _SESSIONS = cast(Table, ProctoringSession.__table__)
 _INSERT_UNLESS_KNOWN: dict[str, Executable] = {
