@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -121,25 +122,44 @@ def run(
     base_src: Path | None = None,
 ) -> tuple[RunResult, float]:
     process, url = start(target, work, database_url, workers, base_src)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_tree_cpu, args=(process.pid, samples, stop))
+    sampler.start()
     try:
-        before = tree_cpu(process.pid)
         result = asyncio.run(
             simulate(url, students=students, duration=duration, admin_login="admin",
                      admin_password="" if target == "raw" else ADMIN_PASSWORD,
                      accounts=50, verify=target != "raw", spark_share=0.0, ramp=ramp,
                      console=Console(quiet=True))
         )  # fmt: skip
-        server_cpu = (tree_cpu(process.pid) - before) / result.seconds * 100
     finally:
+        stop.set()
+        sampler.join()
         process.terminate()
         process.wait(timeout=60)
-    return result, server_cpu
+    return result, load_cpu_percent(samples, result.started, result.started + result.seconds)
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU of a process and its children (uvicorn's workers)."""
+    """CPU of a process and its children (uvicorn's workers, the analysis processes)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
+def sample_tree_cpu(pid: int, samples: list[tuple[float, float]], stop: threading.Event) -> None:
+    while not stop.wait(0.25):
+        samples.append((time.monotonic(), tree_cpu(pid)))
+
+
+def load_cpu_percent(samples: list[tuple[float, float]], begin: float, end: float) -> float:
+    """The server's CPU while the students sat, as % of one core: not the sign-ins before
+    the load nor the read-back after it."""
+    inside = [(moment, cpu) for moment, cpu in samples if begin <= moment <= end]
+    if len(inside) < 2:
+        return float("nan")
+    (first_moment, first_cpu), (last_moment, last_cpu) = inside[0], inside[-1]
+    return (last_cpu - first_cpu) / (last_moment - first_moment) * 100
 
 
 def line(target: str, students: int, result: RunResult, server_cpu: float) -> str:

@@ -1,8 +1,9 @@
-"""What bounds SUSIE intake: one `vigil serve` (analysis off) under `vigil simulate`, with
-the server's CPU split by thread (the event loop against the blob and SQLite threads,
-user and system time), what the event-loop thread was doing when sampled (running, idle
-in epoll, waiting for the GIL), the simulator's own CPU, latency in 5 s windows, and the
-group-commit batch sizes from /metrics.
+"""What bounds SUSIE intake: one `vigil serve` under `vigil simulate`, with the server's
+CPU split by thread (the event loop against the blob and SQLite threads, user and system
+time) and by analysis child process (embedded default; none with VIGIL_ANALYSIS_WORKERS=0),
+what the event-loop thread was doing when sampled (running, idle in epoll, waiting for the
+GIL), the simulator's own CPU, latency in 5 s windows, and the group-commit batch sizes
+from /metrics.
 
     VIGIL_ANALYSIS_WORKERS=0 .venv/bin/python bench/intake_diagnosis.py --students 2000
 """
@@ -57,7 +58,25 @@ def thread_times(pid: int) -> dict[str, tuple[float, float]]:
         which = totals["loop" if task.name == str(pid) else "other threads"]
         which[0] += int(fields[11]) / 100
         which[1] += int(fields[12]) / 100
+    totals.update(analysis_children_times(pid))
     return {name: (user, system) for name, (user, system) in totals.items()}
+
+
+def analysis_children_times(pid: int) -> dict[str, list[float]]:
+    """(user, system) CPU seconds of each child process (the analysis, embedded default)."""
+    children: dict[str, list[float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            child_pids = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in child_pids:
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            children[f"child {child}"] = [int(fields[11]) / 100, int(fields[12]) / 100]
+    return children
 
 
 def sample_loop_thread(pid: int, states: Counter[str], stop: threading.Event) -> None:
@@ -106,7 +125,7 @@ def main() -> None:
           f"students, ramp {args.ramp:g} s, {args.duration:g} s; CPU as % of one core over "
           f"{seconds:.0f} s")  # fmt: skip
     for name, (user, system) in after.items():
-        user, system = user - before[name][0], system - before[name][1]
+        user, system = user - before.get(name, (0, 0))[0], system - before.get(name, (0, 0))[1]
         print(f"  server {name}: user {user / seconds:.0%}, system {system / seconds:.0%}")
     simulator = own_after.user - own.user, own_after.system - own.system
     print(f"  simulator: user {simulator[0] / seconds:.0%}, system {simulator[1] / seconds:.0%}")

@@ -5,7 +5,7 @@ ONNX sessions are not shared between threads).
 In a server (embedded mode) the analyzers run in child processes instead
 (`analyze_in_processes`): on the server's own threads, their Python parts (decoding, the
 models' wrappers) hold the interpreter lock the event loop needs, and a backlog of
-analysis slowed every upload. The children run at nice 10, behind the server.
+analysis slowed every upload. The children run behind the server (SCHED_IDLE).
 """
 
 from __future__ import annotations
@@ -60,7 +60,13 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _behind_the_server() -> None:
-    os.nice(10)
+    """Run only on CPU the server leaves idle. Under SCHED_IDLE a waking request thread
+    takes the core at once; at nice 10 it could wait out the child's time slice, and a
+    thread preempted while holding the interpreter lock stalls the event loop with it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux
+        os.nice(10)
 
 
 def _run(call: Callable[[bytes], T], data: bytes) -> T:

@@ -24,7 +24,7 @@ _STOP = None
 def _yield_to_requests() -> None:
     """Analysis is CPU-heavy and can wait; an upload cannot. Linux schedules this thread
     (and the threads its models start, in a `vigil worker`) behind the event loop's; in a
-    server the models run in child processes at nice 10 (analysis/detectors.py)."""
+    server the models run in child processes behind it (analysis/detectors.py)."""
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 

@@ -34,7 +34,8 @@ class Verification:
 class RunResult:
     traffic: Traffic
     verification: Verification
-    seconds: float
+    seconds: float  # of load: from the first student's start to the last one's end
+    started: float = 0.0  # time.monotonic() at the first student's start
 
 
 async def _login(client: Client, username: str, password: str) -> dict[str, str]:
@@ -105,7 +106,7 @@ async def simulate(
         verification = await _verify(client, staff, traffic.chunks) if verify else Verification()
     finally:
         await client.close()
-    return RunResult(traffic, verification, seconds)
+    return RunResult(traffic, verification, seconds, started)
 
 
 async def _sit(member: SusieStudent | SparkAgent, delay: float, length: float) -> None:
