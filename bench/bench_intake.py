@@ -142,9 +142,28 @@ def run(
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU of a process and its children (uvicorn's workers, the analysis processes)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+    """CPU of a process and its children (uvicorn's workers, the analysis processes). Each
+    thread lists the children it started: the analysis job threads start theirs."""
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in _read(task / "children").split()
+    ]
+    return cpu_seconds(pid) + sum(_cpu_or_zero(child) for child in children)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:  # a thread that ended meanwhile
+        return ""
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except FileNotFoundError:
+        return 0.0
 
 
 def sample_tree_cpu(pid: int, samples: list[tuple[float, float]], stop: threading.Event) -> None:

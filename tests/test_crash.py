@@ -121,3 +121,40 @@ def test_acknowledged_evidence_survives_kill_9(server: Server) -> None:
         key = path.relative_to(blobs).as_posix()
         if path.is_file() and key not in referenced:  # stored, but its row never committed
             assert hashlib.sha256(path.read_bytes()).hexdigest() in traffic.offered, key
+
+
+def analysis_children(pid: int) -> list[int]:
+    """The server's analysis processes (each job thread lists the children it started)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def gone(pid: int) -> bool:
+    # A child left behind gets init as its parent, which reaps it when it ends.
+    return not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_the_analysis_processes_end_with_the_server(server: Server, stop: signal.Signals) -> None:
+    # One SUSIE student sends a snapshot within its first 10 s: a job, so a child starts.
+    asyncio.run(
+        simulate(server.url, students=1, duration=12, admin_login="admin",
+                 admin_password=ADMIN_PASSWORD, accounts=1, verify=False)
+    )  # fmt: skip
+    assert server.process is not None
+    deadline = time.monotonic() + 60
+    while not (children := analysis_children(server.process.pid)):
+        assert time.monotonic() < deadline, "no analysis process started"
+        time.sleep(0.2)
+
+    server.process.send_signal(stop)
+    server.process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while not all(gone(child) for child in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [child for child in children if not gone(child)] == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +34,7 @@ Undecodable = media.UndecodableMedia
 _local = threading.local()
 T = TypeVar("T")
 _processes: ProcessPoolExecutor | None = None
+PARENT_CHECK_SECONDS = 1.0
 _process_count = 0
 
 
@@ -60,13 +62,24 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _behind_the_server() -> None:
-    """Run only on CPU the server leaves idle. Under SCHED_IDLE a waking request thread
-    takes the core at once; at nice 10 it could wait out the child's time slice, and a
-    thread preempted while holding the interpreter lock stalls the event loop with it."""
+    """Run only on CPU the server leaves idle, and end with the server.
+
+    Under SCHED_IDLE a waking request thread takes the core at once; at nice 10 it could
+    wait out the child's time slice, and a thread preempted while holding the interpreter
+    lock stalls the event loop with it. A server killed with -9, or ended by the SIGTERM
+    that uvicorn raises again after its shutdown (which skips the exit hooks that would
+    stop the pool), cannot stop its children: they watch for it themselves."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux
         os.nice(10)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with(server_pid: int) -> None:
+    while os.getppid() == server_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _run(call: Callable[[bytes], T], data: bytes) -> T:
