@@ -134,8 +134,11 @@ def analysis_children(pid: int) -> list[int]:
 
 
 def gone(pid: int) -> bool:
-    # A child left behind gets init as its parent, which reaps it when it ends.
-    return not Path(f"/proc/{pid}").exists()
+    """Ended: no process, or a zombie (an orphan's new parent may not reap it at once)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @pytest.mark.slow

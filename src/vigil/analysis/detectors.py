@@ -34,8 +34,8 @@ Undecodable = media.UndecodableMedia
 _local = threading.local()
 T = TypeVar("T")
 _processes: ProcessPoolExecutor | None = None
-PARENT_CHECK_SECONDS = 1.0
 _process_count = 0
+PARENT_CHECK_SECONDS = 1.0  # how soon a child notices that its server is gone
 
 
 def analyze_in_processes(workers: int) -> None:
