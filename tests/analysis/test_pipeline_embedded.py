@@ -183,6 +183,15 @@ def test_telemetry_and_video_become_events(app_client: TestClient) -> None:
     assert {r.analysis_state for r in rows} == {AnalysisState.DONE}
 
 
+def test_a_server_without_job_threads_keeps_no_jobs(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as idle:  # analysis_workers=0
+        headers = student(idle)
+        for second in range(3):
+            post_snapshot(idle, headers, no_face_jpeg(), f"2026-02-19T10:00:0{second}Z")
+        assert idle.app.state.runtime.jobs.backlog == 0  # type: ignore[attr-defined]
+        assert run_db(idle, pending_count) == 3  # the work itself waits in the database
+
+
 def test_a_restart_sends_pending_work_again(settings: Settings, working: Settings) -> None:
     with TestClient(create_app(settings)) as idle:  # analysis_workers=0: nothing runs
         headers = student(idle)

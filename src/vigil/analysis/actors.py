@@ -161,7 +161,10 @@ def start_embedded_workers(runtime: Runtime) -> asyncio.Task[int] | None:
     """In a server without VIGIL_QUEUE_URL: start the job threads, and in the background
     send every pending row (what a previous run left). None if no threads run."""
     queue = runtime.jobs
-    if not isinstance(queue, ThreadQueue) or queue.thread_count == 0:
+    if not isinstance(queue, ThreadQueue):
+        return None
+    if queue.thread_count == 0:
+        queue.drop_jobs()
         return None
     detectors.analyze_in_processes(queue.thread_count)
     queue.start(JobRunner(runtime, LoopBridge(asyncio.get_running_loop())))

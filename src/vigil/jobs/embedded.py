@@ -37,6 +37,7 @@ class ThreadQueue:
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._dropping = False
 
     def start(self, handler: Callable[[Job], None]) -> None:
         for number in range(self.thread_count):
@@ -51,12 +52,22 @@ class ThreadQueue:
         return self._jobs.qsize()
 
     async def send(self, jobs: Sequence[Job]) -> None:
+        if self._dropping:
+            return
         for job in jobs:
             self._jobs.put(job)
 
+    def drop_jobs(self) -> None:
+        """No thread will run them here (VIGIL_ANALYSIS_WORKERS=0): keep no jobs in memory,
+        which would grow all exam long. Their rows stay pending, and the next process with
+        threads sends them again."""
+        with self._lock:
+            self._dropping = True
+        self._discard_queued()
+
     def send_later(self, job: Job, delay_seconds: float) -> None:
         with self._lock:
-            if self._closed:
+            if self._closed or self._dropping:
                 return  # the row stays pending; the next start sends it again
             timer = threading.Timer(delay_seconds, self._fire, args=(job,))
             timer.daemon = True
@@ -85,14 +96,17 @@ class ThreadQueue:
             for timer in self._timers:
                 timer.cancel()
             self._timers.clear()
-        while True:  # queued jobs are dropped, not run: their rows stay pending
+        self._discard_queued()  # dropped, not run: their rows stay pending
+        for _ in self._threads:
+            self._jobs.put(_STOP)
+        await asyncio.to_thread(self._join, timeout)
+
+    def _discard_queued(self) -> None:
+        while True:
             try:
                 self._jobs.get_nowait()
             except queue.Empty:
                 break
-        for _ in self._threads:
-            self._jobs.put(_STOP)
-        await asyncio.to_thread(self._join, timeout)
 
     def _join(self, timeout: float) -> None:
         for thread in self._threads:
