@@ -25,7 +25,7 @@ import httpx
 from rich.console import Console
 
 from bench_events import vigil_source
-from common import cpu_seconds, free_port
+from common import child_pids, cpu_seconds, free_port
 from vigil.simulate.runner import RunResult, simulate
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
@@ -142,21 +142,8 @@ def run(
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU of a process and its children (uvicorn's workers, the analysis processes). Each
-    thread lists the children it started: the analysis job threads start theirs."""
-    children = [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in _read(task / "children").split()
-    ]
-    return cpu_seconds(pid) + sum(_cpu_or_zero(child) for child in children)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:  # a thread that ended meanwhile
-        return ""
+    """CPU of a process and its children (uvicorn's workers, the analysis processes)."""
+    return cpu_seconds(pid) + sum(_cpu_or_zero(child) for child in child_pids(pid))
 
 
 def _cpu_or_zero(pid: int) -> float:

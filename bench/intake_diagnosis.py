@@ -26,6 +26,7 @@ from rich.console import Console
 
 import vigil.simulate.runner as runner
 from bench_intake import ADMIN_PASSWORD, start
+from common import child_pids
 from vigil.simulate.traffic import Traffic
 
 WINDOW = 5.0
@@ -65,17 +66,12 @@ def thread_times(pid: int) -> dict[str, tuple[float, float]]:
 def analysis_children_times(pid: int) -> dict[str, list[float]]:
     """(user, system) CPU seconds of each child process (the analysis, embedded default)."""
     children: dict[str, list[float]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for child in child_pids(pid):
         try:
-            child_pids = (task / "children").read_text().split()
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        for child in child_pids:
-            try:
-                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            children[f"child {child}"] = [int(fields[11]) / 100, int(fields[12]) / 100]
+        children[f"child {child}"] = [int(fields[11]) / 100, int(fields[12]) / 100]
     return children
 
 
