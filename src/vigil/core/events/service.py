@@ -19,6 +19,7 @@ from vigil.core.identity.models import User
 from vigil.core.risk import HIGH, LOW, MEDIUM, RiskAssessment, RiskPolicy
 from vigil.core.sessions import service as sessions
 from vigil.core.sessions.models import ProctoringSession
+from vigil.core.sessions.refs import SessionRef
 from vigil.core.sessions.statuses import OPEN
 from vigil.storage.db import utcnow
 
@@ -57,7 +58,7 @@ async def record_event(
 
 async def record_in(
     db: AsyncSession,
-    session: ProctoringSession,
+    session: ProctoringSession | SessionRef,
     *,
     event_type: str,
     severity: int,
@@ -75,7 +76,8 @@ async def record_in(
 
     `client_key` makes a retried event a no-op that returns the first one; `after_end` lets
     late arrivals from a flaky client land in a session that has already ended;
-    `risk_policy` is the session's exam's policy when the caller has read it already.
+    `risk_policy` is the session's exam's policy when the caller has read it already. A
+    `SessionRef` (no status) serves only with `after_end`.
     """
     event_type = normalise_event_type(event_type)
     if not 0 <= severity <= MAX_SEVERITY:
@@ -90,8 +92,10 @@ async def record_in(
         raise InvalidInput("ended_at must not be before occurred_at", field="ended_at")
     if confidence is not None and not 0 <= confidence <= 1:
         raise InvalidInput("confidence must be between 0 and 1", field="confidence")
-    if session.status not in OPEN and not after_end:
-        raise Conflict(f"session {session.id} is {session.status}; it takes no more events")
+    if not after_end:
+        status = cast(ProctoringSession, session).status
+        if status not in OPEN:
+            raise Conflict(f"session {session.id} is {status}; it takes no more events")
     fields: dict[str, Any] = {
         "session_id": session.id,
         "type": event_type,
@@ -159,7 +163,10 @@ _ADD_POINTS = (
 
 
 async def _add_points(
-    db: AsyncSession, session: ProctoringSession, event: ProctoringEvent, risk_policy: RiskPolicy
+    db: AsyncSession,
+    session: ProctoringSession | SessionRef,
+    event: ProctoringEvent,
+    risk_policy: RiskPolicy,
 ) -> None:
     # One atomic UPDATE, so concurrent events cannot lose each other's points. The stored
     # breakdown is marked stale (NULL) rather than rewritten: readers compute it while the
@@ -179,6 +186,8 @@ async def _add_points(
             },
         )
     ).one()
+    if not isinstance(session, ProctoringSession):
+        return
     set_committed_value(session, "risk_score", float(updated.risk_score))
     set_committed_value(session, "risk_level", updated.risk_level)
     set_committed_value(session, "risk_breakdown", None)

@@ -1,7 +1,8 @@
 """Sessions that clients name by their own id (SUSIE's `examSessionId`), remembered per
 process.
 
-What evidence intake needs of such a session (its id, its candidate, who created it) is
+What evidence intake needs of such a session (its id, its candidate, who created it, its
+exam) is
 fixed when the session is created, and sessions are never deleted, so a process reads it
 once instead of once for every chunk a student sends.
 """
@@ -25,6 +26,7 @@ class SessionRef:
     external_id: str | None
     candidate_id: int | None
     created_by_id: int | None
+    exam_id: int | None
 
 
 class ExternalSessionRefs:
@@ -45,7 +47,7 @@ class ExternalSessionRefs:
     def remember(self, session: ProctoringSession) -> SessionRef:
         """Keep a committed session's reference (the caller vouches that it is committed)."""
         ref = SessionRef(session.id, session.external_id, session.candidate_id,
-                         session.created_by_id)  # fmt: skip
+                         session.created_by_id, session.exam_id)  # fmt: skip
         if session.external_id is not None and session.candidate_id is not None:
             self._refs[session.external_id] = ref
         return ref

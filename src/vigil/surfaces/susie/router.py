@@ -284,9 +284,9 @@ async def browser_event(request: Request) -> Response:
     user, runtime = await caller(request), runtime_of(request)
     body = await read_json(request, BrowserEvent, runtime.settings.max_json_bytes)
     info = body.payload_info
+    session = await evidence_session(runtime, user, body.meta)
 
     async def record(db: AsyncSession) -> EventAck:
-        session = await candidate_session(db, user, body.meta)
         event = await events.record_in(
             db,
             session,
