@@ -584,6 +584,24 @@ def test_file_store_links_the_finished_file_into_place(file_backend: Backend) ->
     assert [p for p in (file_backend.root / ".tmp").rglob("*") if p.is_file()] == []
 
 
+def test_file_store_recreates_a_folder_removed_behind_its_back(file_backend: Backend) -> None:
+    """The store remembers which folders it made; one an operator removed is made again."""
+    assert file_backend.root is not None
+    folder = (file_backend.root / KEY).parent
+
+    async def scenario() -> None:
+        async with file_backend.open() as store:
+            await store.put(KEY, stream(b"first"))
+            (file_backend.root / KEY).unlink()
+            folder.rmdir()
+            await store.put(OTHER_KEY, stream(b"second"))
+            assert await read_all(store, OTHER_KEY) == b"second"
+
+    run(scenario())
+    assert file_backend.stored_keys() == {OTHER_KEY}
+    assert file_backend.staged() == []
+
+
 def test_s3_store_keeps_blobs_under_its_prefix(s3_backend: Backend) -> None:
     other_prefix = Backend(
         "s3", f"s3://{s3_backend.bucket}/other-prefix", s3_backend.options, s3=s3_backend.s3
