@@ -585,7 +585,7 @@ def test_file_store_links_the_finished_file_into_place(file_backend: Backend) ->
 
 
 def test_file_store_recreates_a_folder_removed_behind_its_back(file_backend: Backend) -> None:
-    """The store remembers which folders it made; one an operator removed is made again."""
+    """A key's folder that an operator removed between two uploads is made again."""
     assert file_backend.root is not None
     folder = (file_backend.root / KEY).parent
 
