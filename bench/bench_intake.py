@@ -119,6 +119,7 @@ def run(
     database_url: str | None,
     workers: int,
     ramp: float,
+    accounts: int,
     base_src: Path | None = None,
 ) -> tuple[RunResult, float]:
     process, url = start(target, work, database_url, workers, base_src)
@@ -130,7 +131,7 @@ def run(
         result = asyncio.run(
             simulate(url, students=students, duration=duration, admin_login="admin",
                      admin_password="" if target == "raw" else ADMIN_PASSWORD,
-                     accounts=50, verify=target != "raw", spark_share=0.0, ramp=ramp,
+                     accounts=accounts, verify=target != "raw", spark_share=0.0, ramp=ramp,
                      console=Console(quiet=True))
         )  # fmt: skip
     finally:
@@ -192,6 +193,9 @@ def main() -> None:
                         help="also run src/ of this git ref, as target `base`")  # fmt: skip
     parser.add_argument("--ramp", type=float, default=0.0,
                         help="students join over this many seconds (0: all at once)")  # fmt: skip
+    parser.add_argument("--accounts", type=int, default=0,
+                        help="student accounts shared by the students (0: one each, as in "
+                             "an exam: each token seen every few seconds)")  # fmt: skip
     args = parser.parse_args()
     rows = ["| target | SUSIE students | uploads acked | uploads/s | MB/s "
             "| p50 ms (worst endpoint) | p99 ms (worst endpoint) | retried | rejected | lost "
@@ -204,7 +208,8 @@ def main() -> None:
         base_src, base_label = vigil_source(scratch, args.compare)
         targets.append("base")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc={os.cpu_count()}, "
-          f"ramp {args.ramp:g} s, {args.duration:g} s"
+          f"ramp {args.ramp:g} s, {args.duration:g} s, "
+          f"accounts {args.accounts or 'one per student'}"
           + (f"; base = {base_label}" if base_label else ""))  # fmt: skip
     for students in [int(n) for n in args.students.split(",")]:
         for target in targets:
@@ -218,6 +223,7 @@ def main() -> None:
                     args.database_url,
                     args.workers,
                     args.ramp,
+                    args.accounts,
                     base_src,
                 )
             finally:

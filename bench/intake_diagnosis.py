@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=80)
     parser.add_argument("--ramp", type=float, default=20)
+    parser.add_argument("--accounts", type=int, default=0, help="0: one per student")
     args = parser.parse_args()
     runner.Traffic = TimedTraffic  # type: ignore[misc]
     work = Path(tempfile.mkdtemp(prefix="vigil-diagnosis-"))
@@ -106,8 +107,8 @@ def main() -> None:
         before, began, own = thread_times(process.pid), time.monotonic(), os.times()
         result = asyncio.run(
             runner.simulate(url, students=args.students, duration=args.duration,
-                            admin_login="admin", admin_password=ADMIN_PASSWORD, accounts=50,
-                            verify=False, spark_share=0.0, ramp=args.ramp,
+                            admin_login="admin", admin_password=ADMIN_PASSWORD,
+                            accounts=args.accounts, verify=False, spark_share=0.0, ramp=args.ramp,
                             console=Console(quiet=True))
         )  # fmt: skip
         seconds, after, own_after = time.monotonic() - began, thread_times(process.pid), os.times()

@@ -138,7 +138,9 @@ def simulate(
     admin_password: Annotated[
         str, typer.Option(envvar="VIGIL_SIM_ADMIN_PASSWORD", help="its password")
     ] = "",
-    accounts: Annotated[int, typer.Option(min=1, help="student accounts to share")] = 20,
+    accounts: Annotated[
+        int, typer.Option(min=0, help="student accounts to share (0: one per student)")
+    ] = 20,
     ramp: Annotated[
         float, typer.Option(min=0, help="seconds over which students join (0: all at once)")
     ] = 0,

@@ -77,6 +77,7 @@ class Runtime:
     async def close(self) -> None:
         await self.writes.close()
         await self.ledger.close()
+        await self.callers.close()
         await self.jobs.close()
         await self.blobs.close()
         await self.engine.dispose()

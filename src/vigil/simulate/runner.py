@@ -80,7 +80,8 @@ async def simulate(
 ) -> RunResult:
     """Drive `students` through the contracts for `duration` seconds. With `ramp`, they
     join one after another over its first `ramp` seconds, as a real exam hall does, and
-    each sits for `duration - ramp`; without, all start together and end together."""
+    each sits for `duration - ramp`; without, all start together and end together. The
+    SUSIE students share `accounts` student accounts; 0 gives each one of their own."""
     console = console or Console()
     traffic = Traffic()
     client = Client(url, traffic, connections=max(10, min(students * 2, 500)))
@@ -89,7 +90,8 @@ async def simulate(
         audio_chunk(), [screen_segment(v) for v in range(8)]  # make the media before timing
         staff = await _login(client, admin_login, admin_password) if admin_password else {}
         susie_count = students - int(students * spark_share)
-        logins = await _student_accounts(client, run_id, max(1, min(accounts, susie_count)))
+        wanted = susie_count if accounts == 0 else min(accounts, susie_count)
+        logins = await _student_accounts(client, run_id, max(1, wanted))
         crowd: list[SusieStudent | SparkAgent] = [
             SusieStudent(client, i, run_id, logins[i % len(logins)][1], logins[i % len(logins)][0])
             for i in range(susie_count)

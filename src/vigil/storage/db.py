@@ -94,7 +94,7 @@ def create_engine(
         engine = create_async_engine(
             url,
             async_creator=sqlite_inloop.connector(
-                _sqlite_path(url), pragmas, busy_timeout_ms=30_000
+                _sqlite_path(url), pragmas, busy_timeout_ms=30_000, writer=not read_only
             ),
             hide_parameters=True,
             pool_timeout=60,

@@ -103,20 +103,23 @@ class InLoopConnection:
         return await self.cursor().execute(sql, parameters)
 
     async def begin(self, cursor: sqlite3.Cursor, sql: str, parameters: Sequence[Any]) -> None:
-        connection = self._open()
-        connection.execute("PRAGMA busy_timeout=0")
+        # The connection's own busy timeout is 0 (see `connector`): a taken lock fails here
+        # at once, and the wait for it runs on the thread.
         try:
             cursor.execute(sql, parameters)
-            locked = False
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            locked = True
+            await self.off_loop(self._begin_waiting, cursor, sql, parameters)
+        self._changes_at_begin = self._open().total_changes
+
+    def _begin_waiting(self, cursor: sqlite3.Cursor, sql: str, parameters: Sequence[Any]) -> None:
+        connection = self._open()
+        connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        try:
+            cursor.execute(sql, parameters)
         finally:
-            connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-        if locked:
-            await self.off_loop(cursor.execute, sql, parameters)
-        self._changes_at_begin = connection.total_changes
+            connection.execute("PRAGMA busy_timeout=0")
 
     async def commit(self) -> None:
         connection = self._open()
@@ -151,9 +154,12 @@ class InLoopConnection:
         return self._connection
 
 
-def connector(path: str, pragmas: Sequence[str], busy_timeout_ms: int) -> Callable[[], Any]:
+def connector(
+    path: str, pragmas: Sequence[str], busy_timeout_ms: int, *, writer: bool
+) -> Callable[[], Any]:
     """An `async_creator`: a connection in autocommit mode (SQLAlchemy issues BEGIN
-    itself), with `pragmas` applied."""
+    itself), with `pragmas` applied. A reader's statements wait up to `busy_timeout_ms`
+    for a lock where they run; a `writer` waits only in its BEGIN, off the loop."""
 
     async def connect() -> InLoopConnection:
         connection = sqlite3.connect(
@@ -164,7 +170,13 @@ def connector(path: str, pragmas: Sequence[str], busy_timeout_ms: int) -> Callab
         )
         for pragma in pragmas:
             connection.execute(pragma)
-        connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        if writer:
+            # Every writer transaction opens with a BEGIN that takes the write lock: once it
+            # has it, no later statement of the transaction waits for a lock. Without a
+            # timeout of its own, that BEGIN fails at once where it would wait, and only
+            # then waits on the thread (`InLoopConnection.begin`): no PRAGMA pair around
+            # every BEGIN on the loop (each statement lets other threads take the GIL).
+            connection.execute("PRAGMA busy_timeout=0")
         return InLoopConnection(connection, busy_timeout_ms)
 
     return connect

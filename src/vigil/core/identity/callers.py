@@ -1,61 +1,156 @@
 """Bearer-token callers remembered for a moment.
 
-Every authenticated request reads its token's user (does it still exist, is it disabled,
-which role). At an exam's peak that read, and the token's signature check, cost more than
-storing a snapshot does, so each process keeps a token's user for `seconds` (default 2,
-`VIGIL_AUTH_CACHE_SECONDS`; 0 turns it off). Disabling a user or changing a role
-therefore takes effect within that time in other processes, and at once in the process
-that made the change: committing a change to a user forgets every remembered caller there
+Every authenticated request needs its token checked (signature, expiry) and its user read
+(does it still exist, is it disabled, which role). In an exam every student sends a
+request every few seconds, each with a token of their own; read one by one, those users
+cost the event loop more than storing the evidence does. So each process keeps:
+
+- each token it has checked, with its user id and expiry: a token's claims never change,
+  so its signature is checked once; its expiry is checked on every use;
+- each caller's user row, read at most `seconds` ago (default 2,
+  `VIGIL_AUTH_CACHE_SECONDS`; 0 turns all of this off). Before a row gets that old, one
+  query reads again the rows of every caller seen in the last minute, in the background:
+  a steady exam hall costs one query a second, not one per request. A row that could not
+  be read again in time is read for its own request, as a first one is.
+
+Disabling a user or changing a role therefore takes effect within `seconds` in other
+processes, and at once in the process that made the change: committing a change to a user
+forgets every remembered row there, and a read that began before the change is not kept
 (docs/security.md). Each request gets a fresh detached copy of the user, so no request can
 change what another one sees.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from cachetools import TTLCache
-from sqlalchemy import event
+import structlog
+from cachetools import LRUCache
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, UOWTransaction, make_transient_to_detached
 
+from vigil.core.errors import Unauthenticated
 from vigil.core.identity.models import User
-from vigil.core.identity.service import user_and_expiry_from_token
+from vigil.core.identity.service import subject_of, user_and_expiry_from_token
+from vigil.core.identity.tokens import USER_TOKEN, decode_token
+
+log = structlog.get_logger("vigil.callers")
 
 MAX_CALLERS = 100_000
-_COLUMNS = tuple(column.key for column in User.__table__.columns)
+IDLE_SECONDS = 60.0  # a caller not seen for this long is no longer read again
+REFRESH_BATCH = 500  # user ids per query (SQLite allows 32,766 bound parameters)
+_USERS = User.__table__
 _live: weakref.WeakSet[CallerCache] = weakref.WeakSet()
+
+
+@dataclass
+class _Row:
+    columns: dict[str, Any]
+    read_at: float  # the timer's time when the read that found it began
+    used_at: float
 
 
 class CallerCache:
     def __init__(self, seconds: float, timer: Callable[[], float] = time.monotonic) -> None:
-        self._entries: TTLCache[str, tuple[dict[str, Any], float]] | None = (
-            TTLCache(maxsize=MAX_CALLERS, ttl=seconds, timer=timer) if seconds > 0 else None
-        )
+        self._seconds = seconds
+        self._timer = timer
+        self._tokens: LRUCache[str, tuple[int, float]] = LRUCache(maxsize=MAX_CALLERS)
+        self._rows: dict[int, _Row] = {}
+        self._forgotten = 0  # counts `forget` calls: a read begun before one is not kept
+        self._refreshing: asyncio.Task[None] | None = None
         _live.add(self)
 
     def forget(self) -> None:
-        if self._entries is not None:
-            self._entries.clear()
+        self._rows.clear()
+        self._forgotten += 1
 
     async def user_from_token(
         self, reader: async_sessionmaker[AsyncSession], secret: str, token: str
     ) -> User:
         """The token's user, as `identity.user_from_token` finds it (Unauthenticated if the
         token is bad or expired, or its user is gone or disabled)."""
-        if self._entries is not None:
-            remembered = self._entries.get(token)
-            if remembered is not None and time.time() < remembered[1]:
-                return _copy(remembered[0])
-        async with reader() as db:
-            user, expires_at = await user_and_expiry_from_token(db, secret, token)
-        if self._entries is not None:
-            self._entries[token] = ({key: getattr(user, key) for key in _COLUMNS}, expires_at)
-        return user
+        if self._seconds <= 0:
+            async with reader() as db:
+                user, _expires_at = await user_and_expiry_from_token(db, secret, token)
+            return user
+        user_id = self._user_id(secret, token)
+        now = self._timer()
+        row = self._rows.get(user_id)
+        if row is None or now - row.read_at >= self._seconds:
+            row = await self._read_one(reader, user_id)
+        row.used_at = now
+        if now - row.read_at >= self._seconds / 2:
+            self._refresh_soon(reader)
+        return _copy(row.columns)
+
+    async def close(self) -> None:
+        """Wait for a read of rows still running (before the engines close)."""
+        if self._refreshing is not None:
+            await asyncio.gather(self._refreshing, return_exceptions=True)
+
+    def _user_id(self, secret: str, token: str) -> int:
+        known = self._tokens.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        claims = decode_token(secret, token, token_type=USER_TOKEN)  # raises if expired
+        user_id = subject_of(claims)
+        self._tokens[token] = (user_id, float(claims["exp"]))  # type: ignore[arg-type]
+        return user_id
+
+    async def _read_one(self, reader: async_sessionmaker[AsyncSession], user_id: int) -> _Row:
+        began, forgotten = self._timer(), self._forgotten
+        rows = await _read_rows(reader, [user_id])
+        found = rows[0] if rows else None
+        if found is None or found["disabled"]:
+            self._rows.pop(user_id, None)
+            raise Unauthenticated("token's user no longer exists or is disabled")
+        row = _Row(found, read_at=began, used_at=began)
+        if forgotten == self._forgotten:
+            self._rows[user_id] = row
+        return row
+
+    def _refresh_soon(self, reader: async_sessionmaker[AsyncSession]) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh(reader))
+
+    async def _refresh(self, reader: async_sessionmaker[AsyncSession]) -> None:
+        began, forgotten = self._timer(), self._forgotten
+        for user_id in [k for k, row in self._rows.items() if began - row.used_at > IDLE_SECONDS]:
+            del self._rows[user_id]
+        ids = list(self._rows)
+        try:
+            found: list[dict[str, Any]] = []
+            for start in range(0, len(ids), REFRESH_BATCH):
+                found += await _read_rows(reader, ids[start : start + REFRESH_BATCH])
+        except Exception as exc:  # each request reads its own row once this one is too old
+            log.warning("could not read callers again", count=len(ids), error=repr(exc))
+            return
+        if forgotten != self._forgotten:
+            return
+        current = {columns["id"]: columns for columns in found if not columns["disabled"]}
+        for user_id in ids:
+            row = self._rows.get(user_id)
+            if row is None or row.read_at >= began:  # gone, or read again meanwhile
+                continue
+            if user_id in current:
+                row.columns, row.read_at = current[user_id], began
+            else:
+                del self._rows[user_id]
+
+
+async def _read_rows(
+    reader: async_sessionmaker[AsyncSession], user_ids: Sequence[int]
+) -> list[dict[str, Any]]:
+    async with reader() as db:
+        result = await db.execute(select(_USERS).where(_USERS.c.id.in_(user_ids)))
+        return [dict(mapping) for mapping in result.mappings()]
 
 
 def _copy(columns: dict[str, Any]) -> User:

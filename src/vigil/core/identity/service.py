@@ -103,7 +103,7 @@ async def user_and_expiry_from_token(
 ) -> tuple[User, float]:
     """The token's user and the token's expiry (unix seconds)."""
     claims = decode_token(secret, token, token_type=USER_TOKEN)
-    user = await db.get(User, _int_subject(claims))
+    user = await db.get(User, subject_of(claims))
     if user is None or user.disabled:
         raise Unauthenticated("token's user no longer exists or is disabled")
     return user, float(cast(float, claims["exp"]))  # required and checked by decode_token
@@ -126,7 +126,7 @@ async def user_from_cookie_session(db: AsyncSession, secret: str, token: str) ->
     """The session cookie's user and the CSRF token every state-changing request echoes."""
     claims = decode_token(secret, token, token_type=COOKIE_SESSION)
     csrf = claims.get("csrf")
-    user = await db.get(User, _int_subject(claims))
+    user = await db.get(User, subject_of(claims))
     if not isinstance(csrf, str) or user is None or user.disabled:
         raise Unauthenticated("the session's user no longer exists or is disabled")
     return user, csrf
@@ -176,7 +176,7 @@ def require_role(user: User, *roles: Role) -> None:
         raise PermissionDenied(f"this needs the {allowed} role")
 
 
-def _int_subject(claims: dict[str, object]) -> int:
+def subject_of(claims: dict[str, object]) -> int:
     try:
         return int(str(claims["sub"]))
     except (KeyError, ValueError) as exc:

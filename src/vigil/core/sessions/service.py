@@ -225,9 +225,7 @@ async def get_session_and_policy(
     return session, stored_policy(policy_document)
 
 
-async def risk_policy_for(
-    db: AsyncSession, session: ProctoringSession | SessionRef
-) -> RiskPolicy:
+async def risk_policy_for(db: AsyncSession, session: ProctoringSession | SessionRef) -> RiskPolicy:
     """The policy of the session's exam; the default when it has no exam or no policy."""
     if session.exam_id is None:
         return DEFAULT_POLICY
