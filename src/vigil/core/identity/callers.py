@@ -122,8 +122,9 @@ class CallerCache:
 
     async def _refresh(self, reader: async_sessionmaker[AsyncSession]) -> None:
         began, forgotten = self._timer(), self._forgotten
-        for user_id in [k for k, row in self._rows.items() if began - row.used_at > IDLE_SECONDS]:
-            del self._rows[user_id]
+        for user_id, row in list(self._rows.items()):
+            if began - row.used_at > IDLE_SECONDS:
+                self._rows.pop(user_id, None)
         ids = list(self._rows)
         try:
             found: list[dict[str, Any]] = []
@@ -142,7 +143,7 @@ class CallerCache:
             if user_id in current:
                 row.columns, row.read_at = current[user_id], began
             else:
-                del self._rows[user_id]
+                self._rows.pop(user_id, None)
 
 
 async def _read_rows(
