@@ -137,11 +137,11 @@ class CallerCache:
             return
         current = {columns["id"]: columns for columns in found if not columns["disabled"]}
         for user_id in ids:
-            row = self._rows.get(user_id)
-            if row is None or row.read_at >= began:  # gone, or read again meanwhile
+            kept = self._rows.get(user_id)
+            if kept is None or kept.read_at >= began:  # gone, or read again meanwhile
                 continue
             if user_id in current:
-                row.columns, row.read_at = current[user_id], began
+                kept.columns, kept.read_at = current[user_id], began
             else:
                 self._rows.pop(user_id, None)
 
