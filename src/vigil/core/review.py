@@ -37,8 +37,8 @@ async def counts(db: AsyncSession, session_ids: Sequence[int]) -> dict[int, Coun
         .where(ProctoringEvent.session_id.in_(session_ids))
         .group_by(ProctoringEvent.session_id)
     )
-    chunks: dict[int, int] = {sid: n for sid, n in chunk_rows.tuples()}
-    events: dict[int, int] = {sid: n for sid, n in event_rows.tuples()}
+    chunks: dict[int, int] = {sid: n for sid, n in chunk_rows.all()}
+    events: dict[int, int] = {sid: n for sid, n in event_rows.all()}
     return {sid: Counts(chunks.get(sid, 0), events.get(sid, 0)) for sid in session_ids}
 
 
@@ -59,7 +59,7 @@ async def segments(db: AsyncSession, session_id: int, stream: str) -> list[Segme
         )
         .order_by(Evidence.chunk_index)
     )
-    return [Segment(index, details) for index, details in rows.tuples()]
+    return [Segment(index, details) for index, details in rows.all()]
 
 
 async def segment(
