@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -58,7 +59,10 @@ def start(
     database_url: str | None = None,
     workers: int = 1,
     base_src: Path | None = None,
-) -> tuple[subprocess.Popen[bytes], str]:
+    seeded_students: int = 0,
+) -> tuple[subprocess.Popen[bytes], str, list[tuple[str, str]]]:
+    """The target's server, and for Vigil `seeded_students` accounts made before it starts
+    (bench/seed_students.py: (login, token) pairs)."""
     port = free_port()
     env = {
         **os.environ,
@@ -90,8 +94,10 @@ def start(
             env=env,
             capture_output=True,
         )
+        logins = seed_students(env, seeded_students) if seeded_students else []
         cmd = [VIGIL, "serve", "--port", str(port), "--workers", str(workers)]
     else:
+        logins = []
         cmd = [
             sys.executable,
             "-m",
@@ -108,7 +114,16 @@ def start(
     process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url)
-    return process, url  # fmt: skip
+    return process, url, logins
+
+
+def seed_students(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    seeder = [sys.executable, str(Path(__file__).with_name("seed_students.py"))]
+    made = subprocess.run(
+        [*seeder, str(count), uuid.uuid4().hex[:6]],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return [(login, token) for login, token in json.loads(made.stdout)]
 
 
 def run(
@@ -122,7 +137,8 @@ def run(
     accounts: int,
     base_src: Path | None = None,
 ) -> tuple[RunResult, float]:
-    process, url = start(target, work, database_url, workers, base_src)
+    seeded = students if accounts == 0 else min(accounts, students)
+    process, url, logins = start(target, work, database_url, workers, base_src, seeded)
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
     sampler = threading.Thread(target=sample_tree_cpu, args=(process.pid, samples, stop))
@@ -132,7 +148,7 @@ def run(
             simulate(url, students=students, duration=duration, admin_login="admin",
                      admin_password="" if target == "raw" else ADMIN_PASSWORD,
                      accounts=accounts, verify=target != "raw", spark_share=0.0, ramp=ramp,
-                     console=Console(quiet=True))
+                     console=Console(quiet=True), logins=logins)
         )  # fmt: skip
     finally:
         stop.set()

@@ -14,6 +14,8 @@ import argparse
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -90,26 +92,43 @@ def sample_loop_thread(pid: int, states: Counter[str], stop: threading.Event) ->
         time.sleep(0.002)
 
 
+def profile(pid: int, args: argparse.Namespace) -> None:
+    time.sleep(args.ramp + 5)
+    seconds = max(5, min(40, int(args.duration - args.ramp - 10)))
+    py_spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid)]
+    subprocess.run(
+        [*py_spy, "--duration", str(seconds), "--rate", "100", "--nonblocking", "--threads",
+         "--format", "raw", "--output", args.profile],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=80)
     parser.add_argument("--ramp", type=float, default=20)
     parser.add_argument("--accounts", type=int, default=0, help="0: one per student")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="py-spy samples of the server (raw format) for 40 s after the ramp "
+                             "(needs `.venv/bin/pip install py-spy`)")  # fmt: skip
     args = parser.parse_args()
     runner.Traffic = TimedTraffic  # type: ignore[misc]
     work = Path(tempfile.mkdtemp(prefix="vigil-diagnosis-"))
-    process, url = start("vigil", work)
+    seeded = args.students if args.accounts == 0 else min(args.accounts, args.students)
+    process, url, logins = start("vigil", work, seeded_students=seeded)
     states: Counter[str] = Counter()
     stop = threading.Event()
     threading.Thread(target=sample_loop_thread, args=(process.pid, states, stop)).start()
+    if args.profile:
+        threading.Thread(target=profile, args=(process.pid, args)).start()
     try:
         before, began, own = thread_times(process.pid), time.monotonic(), os.times()
         result = asyncio.run(
             runner.simulate(url, students=args.students, duration=args.duration,
                             admin_login="admin", admin_password=ADMIN_PASSWORD,
                             accounts=args.accounts, verify=False, spark_share=0.0, ramp=args.ramp,
-                            console=Console(quiet=True))
+                            console=Console(quiet=True), logins=logins)
         )  # fmt: skip
         seconds, after, own_after = time.monotonic() - began, thread_times(process.pid), os.times()
         metrics = httpx.get(f"{url}/metrics").text

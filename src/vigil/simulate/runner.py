@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -77,11 +78,13 @@ async def simulate(
     spark_share: float = 0.5,
     ramp: float = 0.0,
     console: Console | None = None,
+    logins: Sequence[tuple[str, str]] = (),
 ) -> RunResult:
     """Drive `students` through the contracts for `duration` seconds. With `ramp`, they
     join one after another over its first `ramp` seconds, as a real exam hall does, and
     each sits for `duration - ramp`; without, all start together and end together. The
-    SUSIE students share `accounts` student accounts; 0 gives each one of their own."""
+    SUSIE students share `accounts` student accounts; 0 gives each one of their own.
+    `logins` ((login, bearer token) pairs) are used in place of signing up new accounts."""
     console = console or Console()
     traffic = Traffic()
     client = Client(url, traffic, connections=max(10, min(students * 2, 500)))
@@ -91,11 +94,13 @@ async def simulate(
         staff = await _login(client, admin_login, admin_password) if admin_password else {}
         susie_count = students - int(students * spark_share)
         wanted = susie_count if accounts == 0 else min(accounts, susie_count)
-        logins = await _student_accounts(client, run_id, max(1, wanted))
-        crowd: list[SusieStudent | SparkAgent] = [
-            SusieStudent(client, i, run_id, logins[i % len(logins)][1], logins[i % len(logins)][0])
-            for i in range(susie_count)
-        ]
+        accounts_used = [
+            (login, {"Authorization": f"Bearer {token}"}) for login, token in logins[:wanted]
+        ] or await _student_accounts(client, run_id, max(1, wanted))
+        crowd: list[SusieStudent | SparkAgent] = []
+        for i in range(susie_count):
+            login, headers = accounts_used[i % len(accounts_used)]
+            crowd.append(SusieStudent(client, i, run_id, headers, login))
         crowd += [SparkAgent(client, i, staff) for i in range(students - susie_count)]
         started = time.monotonic()
         schedule = Schedule(started, started + duration)
