@@ -33,7 +33,9 @@ from vigil.surfaces.spark.errors import SparkRoute
 from vigil.surfaces.spark.review import router as spark_review_router
 from vigil.surfaces.spark.router import router as spark_router
 from vigil.surfaces.susie.errors import SusieRoute
+from vigil.surfaces.susie.router import direct_routes as susie_direct_routes
 from vigil.surfaces.susie.router import router as susie_router
+from vigil.web.direct import DirectRoutes
 from vigil.web.docs import install_offline_docs
 from vigil.web.errors import claim_prefix, install_error_handlers
 from vigil.web.observability import install_observability
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for prefix in EXAMMANAGER_PREFIXES:
         claim_prefix(prefix, ExamManagerRoute)
     install_offline_docs(app)
+    # Inside the metrics and CORS middleware (added after it), so those still see them.
+    app.add_middleware(DirectRoutes, routes=susie_direct_routes())
     install_observability(app)
     # Requests are matched against the routers in this order: the evidence uploads, the
     # most frequent requests by far, are matched first.

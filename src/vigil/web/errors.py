@@ -3,6 +3,7 @@ spells an error; unexpected failures become a bare 500 with no internals."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -109,8 +110,21 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _route(request).render_http_error(internal)
 
 
+_HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Response]]]] = [
+    (VigilError, _on_vigil_error),
+    (RequestValidationError, _on_validation_error),
+    (StarletteHTTPException, _on_http_error),
+    (Exception, _on_unexpected),
+]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(VigilError, _on_vigil_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def response_for_error(request: Request, exc: Exception) -> Response:
+    """The response the handlers above give, for a request that bypassed the app's
+    exception middleware (web/direct.py)."""
+    handler = next(handler for kind, handler in _HANDLERS if isinstance(exc, kind))
+    return await handler(request, exc)

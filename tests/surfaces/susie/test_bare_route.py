@@ -87,3 +87,28 @@ def test_other_methods_still_go_through_the_router(client: TestClient) -> None:
     preflight = client.options(SNAPSHOTS, headers=asking)
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_behind_a_root_path_the_router_gives_the_same_answers(settings: Settings) -> None:
+    """A path under a root path (as uvicorn --root-path gives it) is not one the short way
+    in (web/direct.py) knows, and the router serves it: the answers, errors included, are
+    the same."""
+    answers = []
+    for root_path in ("", "/vigil"):
+        with TestClient(create_app(settings), root_path=root_path) as http:
+            if not root_path:
+                create_user(http, "ana@uni.edu", Role.STUDENT)
+            student = login(http, "ana@uni.edu")
+            body, content_type = snapshot_form()
+            url = root_path + SNAPSHOTS
+            stored = http.post(url, content=body, headers={**student, **content_type})
+            wrong = multipart(Field("file", jpeg_snapshot(), "s.jpg", "image/jpeg"))
+            refused = http.post(url, content=wrong[0], headers={**student, **wrong[1]})
+            answers.append([(a.status_code, a.json()) for a in (stored, refused)])
+    (first_stored, first_refused), (again_stored, again_refused) = answers
+    assert first_stored[0] == again_stored[0] == 200
+    assert first_stored[1]["duplicate"] is False
+    assert again_stored[1]["duplicate"] is True
+    assert first_refused == again_refused
+    assert first_refused[0] == 400
+    assert "wrong field order" in first_refused[1]["message"]

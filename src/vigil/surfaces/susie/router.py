@@ -80,12 +80,16 @@ class BareRoute(SusieRoute):
     """SUSIE's endpoints are the busiest of all (every student, every few seconds): each
     takes the bare Request and returns its Response, without FastAPI's per-request
     dependency solving and response validation (about 5% of an upload's CPU on the event
-    loop, measured when it was introduced). The route's `dependencies` and
-    `response_model` document it in OpenAPI; the endpoint enforces them itself (`caller`,
-    `json_answer` of the model)."""
+    loop, measured when it was introduced), and the app hands them their requests before
+    routing (web/direct.py). The route's `dependencies` and `response_model` document it
+    in OpenAPI; the endpoint enforces them itself (`caller`, `json_answer` of the model)."""
 
     def get_route_handler(self) -> BareEndpoint:
         return cast(BareEndpoint, self.endpoint)
+
+
+def direct_routes() -> list[BareRoute]:
+    return [route for route in router.routes if isinstance(route, BareRoute)]
 
 
 def bare_endpoint(
