@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from starlette.requests import Request
 
 from vigil.core.errors import InvalidInput, PayloadTooLarge
@@ -27,104 +27,75 @@ class Part:
     content_type: str | None
 
 
+# What the parser yields: a part's headers, a piece of its body, None where it ends; and
+# FINISH (ours) once the body has ended after the closing boundary.
+Event: TypeAlias = MultipartSegment | bytes | None
+FINISH = object()
+
+
 class StreamingForm:
     def __init__(self, request: Request) -> None:
         content_type, options = parse_options_header(request.headers.get("content-type", ""))
-        boundary = options.get(b"boundary")
-        if content_type != b"multipart/form-data" or not boundary:
+        boundary = options.get("boundary")
+        if content_type != "multipart/form-data" or not boundary:
             raise InvalidInput("the body must be multipart/form-data with a boundary")
         self._body = request.stream()
-        self._events: deque[tuple[str, bytes, dict[bytes, bytes]]] = deque()
-        self._headers: dict[bytes, bytes] = {}
-        self._header_field = b""
-        self._header_value = b""
+        self._events: deque[Event | object] = deque()
         self._ended = False
         self._in_part = False
         self.parts_seen = 0
-        self._parser = MultipartParser(
-            boundary,
-            callbacks={
-                "on_part_begin": self._on_part_begin,
-                "on_part_data": self._on_part_data,
-                "on_part_end": lambda: self._events.append(("end", b"", {})),
-                "on_header_field": self._on_header_field,
-                "on_header_value": self._on_header_value,
-                "on_header_end": self._on_header_end,
-                # The parser may run ahead into later parts: each event carries its own headers.
-                "on_headers_finished": lambda: self._events.append(("headers", b"", self._headers)),
-                "on_end": lambda: self._events.append(("finish", b"", {})),
-            },
-        )
+        try:
+            self._parser = PushMultipartParser(boundary)
+        except MultipartError as exc:
+            raise InvalidInput("the multipart boundary is not valid") from exc
 
-    # -- parser callbacks ------------------------------------------------------------------
-    def _on_part_begin(self) -> None:
-        self._headers = {}
-
-    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
-        self._events.append(("data", bytes(data[start:end]), {}))
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        self._headers[self._header_field.lower()] = self._header_value
-        self._header_field = self._header_value = b""
-
-    # -- reading -----------------------------------------------------------------------------
-    async def _next_event(self) -> tuple[str, bytes, dict[bytes, bytes]]:
+    async def _next_event(self) -> Event | object:
         while not self._events:
+            chunk = await anext(self._body, b"")
             try:
-                chunk = await anext(self._body)
-            except StopAsyncIteration:
-                raise InvalidInput("the multipart body ended before its closing boundary") from None
-            try:
-                self._parser.write(chunk)
-            except MultipartParseError as exc:
-                raise InvalidInput("the multipart body is malformed") from exc
+                if chunk:
+                    self._events.extend(self._parser.parse(chunk))
+                else:
+                    self._parser.close()
+                    self._events.append(FINISH)
+            except MultipartError as exc:
+                if not chunk:
+                    raise InvalidInput(
+                        "the multipart body ended before its closing boundary"
+                    ) from None
+                # The parser's messages are fixed texts (no bytes of the body in them).
+                raise InvalidInput(f"the multipart body is malformed: {exc}") from exc
         return self._events.popleft()
 
     async def next_part(self) -> Part | None:
         """Move to the next part (skipping what is left of the current one); None at the end."""
         while self._in_part:
-            kind, _, _ = await self._next_event()
-            if kind == "end":
+            if await self._next_event() is None:
                 self._in_part = False
         if self._ended:
             return None
         while True:
-            kind, _, headers = await self._next_event()
-            if kind == "finish":
+            event = await self._next_event()
+            if event is FINISH:
                 self._ended = True
                 return None
-            if kind == "headers":
+            if isinstance(event, MultipartSegment):
                 break
         self.parts_seen += 1
         if self.parts_seen > MAX_PARTS:
             raise InvalidInput(f"the form has more than {MAX_PARTS} parts")
         self._in_part = True
-        disposition, options = parse_options_header(headers.get(b"content-disposition", b""))
-        name = options.get(b"name")
-        if disposition != b"form-data" or name is None:
+        if not event.name:
             raise InvalidInput("a multipart part has no form-data name")
-        filename = options.get(b"filename")
-        content_type = headers.get(b"content-type")
-        return Part(
-            name=name.decode("utf-8", "replace"),
-            filename=filename.decode("utf-8", "replace") if filename is not None else None,
-            content_type=content_type.decode("latin-1") if content_type else None,
-        )
+        return Part(name=event.name, filename=event.filename, content_type=event.content_type)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The current part's bytes as they arrive."""
         while self._in_part:
-            kind, data, _ = await self._next_event()
-            if kind == "data":
-                if data:
-                    yield data
-            elif kind == "end":
+            event = await self._next_event()
+            if isinstance(event, bytes):
+                yield event
+            elif event is None:
                 self._in_part = False
 
     async def read_field(self, name: str, limit: int = MAX_FIELD_BYTES) -> str:
