@@ -2,6 +2,8 @@
 every 10 s, a browser event every 30 s) against Vigil's embedded default, side by side in the
 same run with a raw ceiling (bench/raw_intake_app.py: same paths, each upload written and
 fsynced, nothing else). Steps N up; reports p99 per endpoint, loss and MB/s for each.
+Vigil's student accounts are written into its database before it starts, each with a
+token of its own (bench/seed_students.py), so no run waits minutes for sign-ups.
 
     .venv/bin/python bench/bench_intake.py [--students 250,500,1000] [--duration 60] [--ramp 0]
         [--compare REF]   # also src/ of another commit (target "base"), in the same run
