@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import itertools
 import os
 import stat
 import threading
@@ -131,17 +133,22 @@ def _open_binary(path: Path) -> BinaryIO:
 class _NewFile:
     """A blob being written under a temporary name, hashed as it goes. Runs on the blob
     threads (file creation and removal wait on the file system's journal, which is no place
-    for the event loop), one call at a time."""
+    for the event loop), one call at a time.
+
+    Each step between two system calls holds the GIL, which the event loop then waits for,
+    so the steps are few and plain: string paths, staging names counted (the staging folder
+    is this process's own; the prefix tells this process from an earlier one with the same
+    id), and folders made only when linking finds one missing."""
 
     def __init__(self, staging: Path, final: Path, key: str) -> None:
-        self.staging = staging
-        self.final = final
+        self.staging = str(staging)
+        self.final = str(final)
         self.key = key
         self.digest = hashlib.sha256()
         self.size = 0
         self.taken: bool | None = None  # looked up with the first bytes
         self.fd: int | None = None
-        self.tmp: Path | None = None
+        self.tmp: str | None = None
         self.lock = threading.Lock()
 
     def write(self, batch: list[bytes]) -> None:
@@ -172,9 +179,9 @@ class _NewFile:
 
     def _write(self, batch: list[bytes]) -> None:
         if self.taken is None:
-            self.taken = self.final.exists()
+            self.taken = os.path.exists(self.final)
             if not self.taken:
-                self.tmp = self.staging / f"{uuid.uuid4().hex}.part"
+                self.tmp = f"{self.staging}/{_STAGING_PREFIX}-{next(_STAGING_NUMBERS)}.part"
                 self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         for chunk in batch:
             self.digest.update(chunk)
@@ -190,17 +197,28 @@ class _NewFile:
             os.close(self.fd)
             self.fd = None
         if self.tmp is not None:
-            self.tmp.unlink(missing_ok=True)  # once linked, the blob keeps its final name
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp)  # once linked, the blob keeps its final name
             self.tmp = None
 
 
-def _link_into_place(tmp: Path, final: Path, offered: StoredBlob) -> None:
-    _make_dirs_durably(final.parent)
+_STAGING_PREFIX = uuid.uuid4().hex[:12]
+_STAGING_NUMBERS = itertools.count()
+
+
+def _link_into_place(tmp: str, final: str, offered: StoredBlob) -> None:
+    folder = os.path.dirname(final)
     try:
         os.link(tmp, final)  # fails if the key was taken meanwhile: never overwrite
     except FileExistsError as exc:
         raise BlobExists(offered) from exc
-    _fsync_dir(final.parent)
+    except FileNotFoundError:  # the blob's folder is new (a session's first chunk)
+        _make_dirs_durably(Path(folder))
+        try:
+            os.link(tmp, final)
+        except FileExistsError as exc:
+            raise BlobExists(offered) from exc
+    _fsync_dir(folder)
 
 
 def _make_dirs_durably(path: Path) -> None:
@@ -214,7 +232,7 @@ def _make_dirs_durably(path: Path) -> None:
         _fsync_dir(directory.parent)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
