@@ -209,16 +209,18 @@ _STAGING_NUMBERS = itertools.count()
 def _link_into_place(tmp: str, final: str, offered: StoredBlob) -> None:
     folder = os.path.dirname(final)
     try:
+        _link_new(tmp, final, offered)
+    except FileNotFoundError:  # the blob's folder is new (a session's first chunk)
+        _make_dirs_durably(Path(folder))
+        _link_new(tmp, final, offered)
+    _fsync_dir(folder)
+
+
+def _link_new(tmp: str, final: str, offered: StoredBlob) -> None:
+    try:
         os.link(tmp, final)  # fails if the key was taken meanwhile: never overwrite
     except FileExistsError as exc:
         raise BlobExists(offered) from exc
-    except FileNotFoundError:  # the blob's folder is new (a session's first chunk)
-        _make_dirs_durably(Path(folder))
-        try:
-            os.link(tmp, final)
-        except FileExistsError as exc:
-            raise BlobExists(offered) from exc
-    _fsync_dir(folder)
 
 
 def _make_dirs_durably(path: Path) -> None:
