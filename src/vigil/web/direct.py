@@ -12,7 +12,8 @@ the usual way, where the same routes are registered too (and documented in OpenA
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -21,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vigil.web.errors import response_for_error
 
-BareEndpoint = Callable[[Request], Awaitable[Response]]
+# An endpoint that takes the bare Request and returns its Response itself.
+BareEndpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class DirectRoutes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -37,6 +37,7 @@ from vigil.surfaces.susie.schemas import (
 )
 from vigil.web.bodies import json_request_body, parse_json, read_json
 from vigil.web.deps import bearer_scheme, caller, runtime_of
+from vigil.web.direct import BareEndpoint
 from vigil.web.multipart import StreamingForm
 
 SOURCE = "susie"
@@ -72,7 +73,6 @@ async def candidate_session(db: AsyncSession, user: User, meta: Meta) -> Proctor
     return session
 
 
-BareEndpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 MULTIPART_BODY: dict[str, Any] = {"requestBody": {"content": {"multipart/form-data": {}}}}
 
 
