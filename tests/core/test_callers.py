@@ -1,6 +1,8 @@
 """A bearer token's user is reused for a moment: a change made in this process counts at
 once, one made by another process within VIGIL_AUTH_CACHE_SECONDS; callers seen again and
-again are read again together, in one query; a token is checked once, its expiry always."""
+again are renewed together, by one read of the users' change counter, and their rows are
+read again (in one query) only after a user changed; a token is checked once, its expiry
+always."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.api import create_user, login, run_async
 from vigil.core.identity.callers import CallerCache
@@ -136,29 +139,54 @@ class CountingReader:
         return self.runtime.reader()
 
 
-def test_callers_seen_again_and_again_are_read_in_one_query_not_one_each(
-    client: TestClient,
+class UserReads:
+    """Counts the statements that read rows of `users` through an engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.count = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _connection: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        self.count += "FROM users" in statement
+
+
+def test_callers_seen_again_and_again_are_renewed_together_and_reread_only_after_a_change(
+    client: TestClient, database_url: str
 ) -> None:
     clock = Clock()
     runtime = runtime_of(client)
     callers = runtime.callers = CallerCache(2.0, timer=clock)
-    tokens = []
+    tokens, ids = [], []
     for n in range(12):
-        create_user(client, f"student{n}@uni.edu", Role.STUDENT)
+        ids.append(create_user(client, f"student{n}@uni.edu", Role.STUDENT))
         tokens.append(login(client, f"student{n}@uni.edu")["Authorization"][7:])
-    reader = CountingReader(runtime)
+    reader, user_reads = CountingReader(runtime), UserReads(runtime.read_engine)
     key = runtime.settings.signing_key
 
     async def everyone() -> list[int]:
         return [(await callers.user_from_token(reader, key, t)).id for t in tokens]  # type: ignore[arg-type]
 
-    first = run_async(client, everyone)
-    assert reader.opened == 12  # each caller's row is read once
-    for _ in range(4):  # an exam hall: everyone again and again, past the 2 s moment
-        clock.now += 1.2
-        assert run_async(client, everyone) == first
+    def an_exam_hall_moment() -> list[int]:
+        clock.now += 1.2  # past half the 2 s moment: one background read is due
+        answered = run_async(client, everyone)
         run_async(client, callers.close)
-    assert reader.opened == 12 + 4  # one read of every row each time they got half old
+        return answered
+
+    assert run_async(client, everyone) == ids
+    assert (reader.opened, user_reads.count) == (12, 12)  # each caller's row read once
+    for _ in range(4):  # everyone again and again, well past the 2 s moment
+        assert an_exam_hall_moment() == ids
+    assert reader.opened == 12 + 4  # one background read each time the rows got half old
+    assert user_reads.count == 12  # no user changed: no row was read again
+
+    set_disabled_elsewhere(database_url, ids[0])
+    assert an_exam_hall_moment() == ids  # within the moment; its read sees the change
+    assert user_reads.count == 12 + 1  # every row again, in one query
+    clock.now += 0.1
+    first = {"Authorization": f"Bearer {tokens.pop(0)}"}
+    assert client.get(ADMIN_ONLY, headers=first).status_code == 401
+    assert an_exam_hall_moment() == ids[1:]
+    assert user_reads.count == 12 + 1 + 1  # the refused one read for its own request
 
 
 def test_a_tampered_token_of_a_remembered_caller_is_refused(client: TestClient) -> None:

@@ -4,7 +4,7 @@ from vigil.core.attempts.models import ExamAttempt
 from vigil.core.events.models import ProctoringEvent
 from vigil.core.evidence.models import Evidence
 from vigil.core.exams.models import Exam
-from vigil.core.identity.models import Group, User, group_members
+from vigil.core.identity.models import Group, User, group_members, user_changes
 from vigil.core.sessions.models import ProctoringSession
 from vigil.core.tasks.models import PersonalTask, Task, TaskImage, VirtualMachine
 from vigil.storage.db import Base
@@ -23,4 +23,5 @@ __all__ = [
     "User",
     "VirtualMachine",
     "group_members",
+    "user_changes",
 ]

@@ -7,11 +7,14 @@ cost the event loop more than storing the evidence does. So each process keeps:
 
 - each token it has checked, with its user id and expiry: a token's claims never change,
   so its signature is checked once; its expiry is checked on every use;
-- each caller's user row, read at most `seconds` ago (default 2,
-  `VIGIL_AUTH_CACHE_SECONDS`; 0 turns all of this off). Before a row gets that old, one
-  query reads again the rows of every caller seen in the last minute, in the background:
-  a steady exam hall costs one query a second, not one per request. A row that could not
-  be read again in time is read for its own request, as a first one is.
+- each caller's user row, known current at most `seconds` ago (default 2,
+  `VIGIL_AUTH_CACHE_SECONDS`; 0 turns all of this off). Before a row gets that old, a
+  background read asks the database whether any user changed since the rows were read
+  (`user_changes`, a counter kept by triggers on `users`, read before the rows it vouches
+  for): a row read since the last change is current as of that read; the others, of
+  callers seen in the last minute, the same read fetches again. A steady exam hall costs
+  one small query a second, not one per request, nor one row per caller a second. A row
+  that could not be renewed in time is read for its own request, as a first one is.
 
 Disabling a user or changing a role therefore takes effect within `seconds` in other
 processes, and at once in the process that made the change: committing a change to a user
@@ -37,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, UOWTransaction, make_transient_to_detached
 
 from vigil.core.errors import Unauthenticated
-from vigil.core.identity.models import User
+from vigil.core.identity.models import User, user_changes
 from vigil.core.identity.service import subject_of, user_and_expiry_from_token
 from vigil.core.identity.tokens import USER_TOKEN, decode_token
 
@@ -50,6 +53,7 @@ _USERS = User.__table__
 _COLUMNS = tuple(column.key for column in _USERS.columns)
 _ID, _DISABLED = _COLUMNS.index("id"), _COLUMNS.index("disabled")
 _NEW_USER = User.__mapper__.class_manager.new_instance
+_VERSION = select(user_changes.c.version)
 _live: weakref.WeakSet[CallerCache] = weakref.WeakSet()
 
 
@@ -58,6 +62,7 @@ class _Row:
     values: tuple[Any, ...]  # in the order of the table's columns
     read_at: float  # the timer's time when the read that found it began
     used_at: float
+    version: int | None  # user_changes.version, read before the row in the same read
 
 
 class CallerCache:
@@ -109,12 +114,14 @@ class CallerCache:
 
     async def _read_one(self, reader: async_sessionmaker[AsyncSession], user_id: int) -> _Row:
         began, forgotten = self._timer(), self._forgotten
-        rows = await _read_rows(reader, [user_id])
+        async with reader() as db:
+            version = await _version_of(db)
+            rows = await _rows_of(db, [user_id])
         found = rows[0] if rows else None
         if found is None or found[_DISABLED]:
             self._rows.pop(user_id, None)
             raise Unauthenticated("token's user no longer exists or is disabled")
-        row = _Row(found, read_at=began, used_at=began)
+        row = _Row(found, read_at=began, used_at=began, version=version)
         if forgotten == self._forgotten:
             self._rows[user_id] = row
         return row
@@ -128,33 +135,44 @@ class CallerCache:
         for user_id, row in list(self._rows.items()):
             if began - row.used_at > IDLE_SECONDS:
                 self._rows.pop(user_id, None)
-        ids = list(self._rows)
+        kept = list(self._rows.items())
         try:
-            found: list[tuple[Any, ...]] = []
-            for start in range(0, len(ids), REFRESH_BATCH):
-                found += await _read_rows(reader, ids[start : start + REFRESH_BATCH])
+            async with reader() as db:
+                # The counter first: a change committed after it is seen next time.
+                version = await _version_of(db)
+                stale = [user_id for user_id, row in kept if not _current(row, version)]
+                found: list[tuple[Any, ...]] = []
+                for start in range(0, len(stale), REFRESH_BATCH):
+                    found += await _rows_of(db, stale[start : start + REFRESH_BATCH])
         except Exception as exc:  # each request reads its own row once this one is too old
-            log.warning("could not read callers again", count=len(ids), error=repr(exc))
+            log.warning("could not read callers again", count=len(kept), error=repr(exc))
             return
         if forgotten != self._forgotten:
             return
         current = {values[_ID]: values for values in found if not values[_DISABLED]}
-        for user_id in ids:
-            kept = self._rows.get(user_id)
-            if kept is None or kept.read_at >= began:  # gone, or read again meanwhile
+        for user_id, row in kept:
+            if self._rows.get(user_id) is not row:  # gone, or read again meanwhile
                 continue
-            if user_id in current:
-                kept.values, kept.read_at = current[user_id], began
+            if _current(row, version):
+                row.read_at = max(row.read_at, began)
+            elif user_id in current:
+                row.values, row.read_at, row.version = current[user_id], began, version
             else:
                 self._rows.pop(user_id, None)
 
 
-async def _read_rows(
-    reader: async_sessionmaker[AsyncSession], user_ids: Sequence[int]
-) -> list[tuple[Any, ...]]:
-    async with reader() as db:
-        result = await db.execute(select(_USERS).where(_USERS.c.id.in_(user_ids)))
-        return [tuple(values) for values in result]
+def _current(row: _Row, version: int | None) -> bool:
+    """No user has changed since the row was read."""
+    return version is not None and row.version == version
+
+
+async def _version_of(db: AsyncSession) -> int | None:
+    return await db.scalar(_VERSION)
+
+
+async def _rows_of(db: AsyncSession, user_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    result = await db.execute(select(_USERS).where(_USERS.c.id.in_(user_ids)))
+    return [tuple(values) for values in result]
 
 
 def _copy(values: tuple[Any, ...]) -> User:

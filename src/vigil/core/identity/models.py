@@ -11,7 +11,7 @@ import uuid as uuid_module
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Uuid
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vigil.storage.db import Base, UtcDateTime, str_enum, utcnow
@@ -28,6 +28,16 @@ group_members = Table(
     Base.metadata,
     Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# One row counting every change to `users` (update or delete), kept by database triggers
+# (migration 0007), so that a process remembering callers can ask in one read whether any
+# user changed, whoever changed it: this process, another one, the CLI or plain SQL.
+user_changes = Table(
+    "user_changes",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )
 
 
