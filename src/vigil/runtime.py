@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import configure_mappers
 
 from vigil.core.evidence.ledger import EvidenceLedger
 from vigil.core.identity.callers import CallerCache
@@ -13,6 +14,7 @@ from vigil.core.sessions.refs import ExternalSessionRefs
 from vigil.jobs import QUEUE, JobQueue
 from vigil.jobs.embedded import ThreadQueue
 from vigil.settings import Settings
+from vigil.storage import all_models  # noqa: F401  (every model, for configure_mappers)
 from vigil.storage.blobs import BlobStore, create_blob_store
 from vigil.storage.blobs.files import FileBlobStore
 from vigil.storage.db import create_engine, create_session_factory
@@ -37,6 +39,9 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
+        # Before the first request: the hot paths make ORM objects without __init__
+        # (callers.py, evidence intake), which does not configure the mappers itself.
+        configure_mappers()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url, synchronous = settings.resolved_database_url, settings.sqlite_synchronous
         engine = create_engine(url, sqlite_synchronous=synchronous)

@@ -186,8 +186,14 @@ def _slot(upload: Upload) -> tuple[int, EvidenceKind, str, int]:
     return upload.session_id, upload.kind, upload.stream, upload.chunk_index
 
 
+_NEW_EVIDENCE = Evidence.__mapper__.class_manager.new_instance
+
+
 def _new_row(upload: Upload, key: str, size: int, sha256: str) -> Evidence:
-    return Evidence(
+    # A new, transient Evidence made as loading a row makes one: without __init__, whose
+    # instrumented attribute sets cost 20 µs a row on every upload's event loop.
+    row: Evidence = _NEW_EVIDENCE()
+    row.__dict__.update(
         session_id=upload.session_id,
         kind=upload.kind,
         stream=upload.stream,
@@ -201,6 +207,7 @@ def _new_row(upload: Upload, key: str, size: int, sha256: str) -> Evidence:
         captured_at=upload.captured_at,
         received_at=utcnow(),
     )
+    return row
 
 
 def _same_or_conflict(existing: Evidence, sha256: str, upload: Upload) -> Intake:

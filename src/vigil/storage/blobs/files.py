@@ -42,12 +42,13 @@ class FileBlobStore:
         self.tmp = staging / str(os.getpid())
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.swept = _sweep_dead_writers(staging)
+        self._root, self._staging = str(self.root), str(self.tmp)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
-        blob = _NewFile(self.tmp, self._path(key), key)
+        blob = _NewFile(self._staging, f"{self._root}/{check_key(key)}", key)
         batch: list[bytes] = []
         pending = 0
         try:
@@ -140,9 +141,9 @@ class _NewFile:
     is this process's own; the prefix tells this process from an earlier one with the same
     id), and folders made only when linking finds one missing."""
 
-    def __init__(self, staging: Path, final: Path, key: str) -> None:
-        self.staging = str(staging)
-        self.final = str(final)
+    def __init__(self, staging: str, final: str, key: str) -> None:
+        self.staging = staging
+        self.final = final
         self.key = key
         self.digest = hashlib.sha256()
         self.size = 0
