@@ -11,10 +11,11 @@ cost the event loop more than storing the evidence does. So each process keeps:
   `VIGIL_AUTH_CACHE_SECONDS`; 0 turns all of this off). Before a row gets that old, a
   background read asks the database whether any user changed since the rows were read
   (`user_changes`, a counter kept by triggers on `users`, read before the rows it vouches
-  for): a row read since the last change is current as of that read; the others, of
-  callers seen in the last minute, the same read fetches again. A steady exam hall costs
-  one small query a second, not one per request, nor one row per caller a second. A row
-  that could not be renewed in time is read for its own request, as a first one is.
+  for): a row read since the last change is current as of that read; the others (rows
+  from before a change, and rows read alone, for a caller's first request) of callers
+  seen in the last minute, the same read fetches again, in one query. A steady exam hall
+  costs one small query a second, not one per request, nor one row per caller a second.
+  A row that could not be renewed in time is read for its own request, as a first one is.
 
 Disabling a user or changing a role therefore takes effect within `seconds` in other
 processes, and at once in the process that made the change: committing a change to a user
@@ -62,7 +63,7 @@ class _Row:
     values: tuple[Any, ...]  # in the order of the table's columns
     read_at: float  # the timer's time when the read that found it began
     used_at: float
-    version: int | None  # user_changes.version, read before the row in the same read
+    version: int | None  # user_changes.version read just before the row; None: read alone
 
 
 class CallerCache:
@@ -115,13 +116,14 @@ class CallerCache:
     async def _read_one(self, reader: async_sessionmaker[AsyncSession], user_id: int) -> _Row:
         began, forgotten = self._timer(), self._forgotten
         async with reader() as db:
-            version = await _version_of(db)
             rows = await _rows_of(db, [user_id])
         found = rows[0] if rows else None
         if found is None or found[_DISABLED]:
             self._rows.pop(user_id, None)
             raise Unauthenticated("token's user no longer exists or is disabled")
-        row = _Row(found, read_at=began, used_at=began, version=version)
+        # No counter read here (a statement per first request): the next renewal reads
+        # the row again with the others, as one it cannot vouch for.
+        row = _Row(found, read_at=began, used_at=began, version=None)
         if forgotten == self._forgotten:
             self._rows[user_id] = row
         return row
@@ -139,7 +141,7 @@ class CallerCache:
         try:
             async with reader() as db:
                 # The counter first: a change committed after it is seen next time.
-                version = await _version_of(db)
+                version = await db.scalar(_VERSION)
                 stale = [user_id for user_id, row in kept if not _current(row, version)]
                 found: list[tuple[Any, ...]] = []
                 for start in range(0, len(stale), REFRESH_BATCH):
@@ -164,10 +166,6 @@ class CallerCache:
 def _current(row: _Row, version: int | None) -> bool:
     """No user has changed since the row was read."""
     return version is not None and row.version == version
-
-
-async def _version_of(db: AsyncSession) -> int | None:
-    return await db.scalar(_VERSION)
 
 
 async def _rows_of(db: AsyncSession, user_ids: Sequence[int]) -> list[tuple[Any, ...]]:
