@@ -75,12 +75,21 @@ async def stored(runtime: Runtime, session_id: int) -> list[Evidence]:
         return list(rows)
 
 
-def test_concurrent_rows_share_one_commit_and_each_gets_its_own_id(settings: Settings) -> None:
+def test_concurrent_rows_share_one_insert_and_commit_and_each_gets_its_own_id(
+    settings: Settings,
+) -> None:
     async def body(ledger: EvidenceLedger, runtime: Runtime, session_id: int,
                    queue: ThreadQueue, commits: list[int]) -> None:  # fmt: skip
+        inserts: list[str] = []
+
+        def seen(_connection: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            if statement.lstrip().upper().startswith("INSERT"):
+                inserts.append(statement)
+
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
         ids = await asyncio.gather(*(ledger.record(row(session_id, i)) for i in range(20)))
         assert len(set(ids)) == 20
-        assert len(commits) == 1
+        assert (len(commits), len(inserts)) == (1, 1)
         rows = await stored(runtime, session_id)
         assert {r.id: r.chunk_index for r in rows} == dict(zip(ids, range(20), strict=True))
         assert {r.analysis_state for r in rows} == {AnalysisState.PENDING}

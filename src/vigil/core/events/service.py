@@ -158,8 +158,10 @@ _ADD_POINTS = (
         ),
         risk_breakdown=null(),
     )
-    .returning(_SESSIONS.c.risk_score, _SESSIONS.c.risk_level)
 )
+# For a loaded session, whose attributes then take the new values; a SessionRef (SUSIE's
+# hot path) has none to update, and spares the fetch.
+_ADD_POINTS_RETURNING = _ADD_POINTS.returning(_SESSIONS.c.risk_score, _SESSIONS.c.risk_level)
 
 
 async def _add_points(
@@ -175,19 +177,16 @@ async def _add_points(
     points = risk_policy.points(event.type, event.severity, seconds)
     if not points:
         return
-    updated = (
-        await db.execute(
-            _ADD_POINTS,
-            {
-                "b_session_id": session.id,
-                "b_points": points,
-                "b_high": risk_policy.thresholds.high,
-                "b_medium": risk_policy.thresholds.medium,
-            },
-        )
-    ).one()
+    parameters = {
+        "b_session_id": session.id,
+        "b_points": points,
+        "b_high": risk_policy.thresholds.high,
+        "b_medium": risk_policy.thresholds.medium,
+    }
     if not isinstance(session, ProctoringSession):
+        await db.execute(_ADD_POINTS, parameters)
         return
+    updated = (await db.execute(_ADD_POINTS_RETURNING, parameters)).one()
     set_committed_value(session, "risk_score", float(updated.risk_score))
     set_committed_value(session, "risk_level", updated.risk_level)
     set_committed_value(session, "risk_breakdown", None)

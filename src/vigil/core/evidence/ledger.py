@@ -36,7 +36,10 @@ BATCH_ROWS = Histogram(
     "Evidence rows committed together by the ledger (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
-_INSERT = insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True)
+# Rows come back matched by blob key (unique), not by order: RETURNING rows in parameter
+# order would make SQLAlchemy send one INSERT per row on SQLite (no ordering sentinel
+# there), and every statement run on the event loop also hands the GIL to the blob threads.
+_INSERT = insert(Evidence).returning(Evidence.blob_key, Evidence.id)
 
 
 class SlotTaken(Exception):
@@ -113,7 +116,8 @@ class EvidenceLedger:
     async def _insert(self, rows: Sequence[Evidence]) -> list[int]:
         values = [_values(row) for row in rows]
         async with self._engine.begin() as connection:
-            return list((await connection.execute(_INSERT, values)).scalars())
+            ids: dict[str, int] = dict((await connection.execute(_INSERT, values)).all())
+        return [ids[row.blob_key] for row in rows]
 
     async def _send_jobs(self, rows: Sequence[Evidence]) -> None:
         if self._jobs is None:
