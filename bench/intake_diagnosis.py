@@ -20,34 +20,16 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 
-import vigil.simulate.runner as runner
 from bench_intake import ADMIN_PASSWORD, start
 from common import child_pids
-from vigil.simulate.traffic import Traffic
+from vigil.simulate.runner import simulate
 
 WINDOW = 5.0
-Moments = list[tuple[float, float]]
-
-
-class TimedLatencies(list[float]):
-    """A latency list that also notes when each latency was recorded."""
-
-    moments: Moments = []
-
-    def append(self, latency: float) -> None:
-        TimedLatencies.moments.append((time.monotonic(), latency))
-        super().append(latency)
-
-
-@dataclass
-class TimedTraffic(Traffic):
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(TimedLatencies))
 
 
 def thread_times(pid: int) -> dict[str, tuple[float, float]]:
@@ -93,8 +75,9 @@ def sample_loop_thread(pid: int, states: Counter[str], stop: threading.Event) ->
 
 
 def profile(pid: int, args: argparse.Namespace) -> None:
-    time.sleep(args.ramp + 5)
-    seconds = max(5, min(40, int(args.duration - args.ramp - 10)))
+    begin = args.ramp + 5 if args.profile_from is None else args.profile_from
+    time.sleep(begin)
+    seconds = max(5, min(40, int(args.duration - begin - 5)))
     py_spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid)]
     subprocess.run(
         [*py_spy, "--duration", str(seconds), "--rate", "100", "--nonblocking", "--threads",
@@ -110,10 +93,12 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=20)
     parser.add_argument("--accounts", type=int, default=0, help="0: one per student")
     parser.add_argument("--profile", metavar="FILE",
-                        help="py-spy samples of the server (raw format) for 40 s after the ramp "
+                        help="py-spy samples of the server (raw format), at most 40 s "
                              "(needs `.venv/bin/pip install py-spy`)")  # fmt: skip
+    parser.add_argument("--profile-from", type=float, metavar="SECONDS",
+                        help="start the profile this many seconds in (default: 5 s after the "
+                             "ramp), e.g. 0 to see the students join")  # fmt: skip
     args = parser.parse_args()
-    runner.Traffic = TimedTraffic  # type: ignore[misc]
     work = Path(tempfile.mkdtemp(prefix="vigil-diagnosis-"))
     seeded = args.students if args.accounts == 0 else min(args.accounts, args.students)
     process, url, logins = start("vigil", work, seeded_students=seeded)
@@ -125,7 +110,7 @@ def main() -> None:
     try:
         before, began, own = thread_times(process.pid), time.monotonic(), os.times()
         result = asyncio.run(
-            runner.simulate(url, students=args.students, duration=args.duration,
+            simulate(url, students=args.students, duration=args.duration,
                             admin_login="admin", admin_password=ADMIN_PASSWORD,
                             accounts=args.accounts, verify=False, spark_share=0.0, ramp=args.ramp,
                             console=Console(quiet=True), logins=logins)
@@ -158,11 +143,11 @@ def main() -> None:
         print(f"  {endpoint}: {traffic.acked[endpoint]} acked, "
               f"p50 {traffic.percentile(endpoint, 0.5) * 1000:.0f} ms, "
               f"p99 {traffic.percentile(endpoint, 0.99) * 1000:.0f} ms")  # fmt: skip
-    moments = TimedLatencies.moments
     windows: dict[int, list[float]] = defaultdict(list)
-    for moment, latency in moments:
-        windows[int((moment - moments[0][0]) // WINDOW)].append(latency)
-    print("  | from s | requests | p50 ms | p99 ms |")
+    for endpoint, latencies in result.traffic.latencies.items():
+        for moment, latency in zip(result.traffic.sent_at[endpoint], latencies, strict=True):
+            windows[int((moment - result.started) // WINDOW)].append(latency)
+    print("  | sent from s | requests | p50 ms | p99 ms |")
     for window, values in sorted(windows.items()):
         values.sort()
         print(f"  | {window * WINDOW:.0f} | {len(values)} | {values[len(values) // 2] * 1000:.0f} "

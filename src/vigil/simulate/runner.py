@@ -37,6 +37,7 @@ class RunResult:
     verification: Verification
     seconds: float  # of load: from the first student's start to the last one's end
     started: float = 0.0  # time.monotonic() at the first student's start
+    all_joined: float = 0.0  # time.monotonic() at the last student's start (the ramp's end)
 
 
 async def _login(client: Client, username: str, password: str) -> dict[str, str]:
@@ -113,7 +114,7 @@ async def simulate(
         verification = await _verify(client, staff, traffic.chunks) if verify else Verification()
     finally:
         await client.close()
-    return RunResult(traffic, verification, seconds, started)
+    return RunResult(traffic, verification, seconds, started, started + ramp)
 
 
 async def _sit(member: SusieStudent | SparkAgent, delay: float, length: float) -> None:
@@ -161,16 +162,20 @@ async def _verify(client: Client, staff: dict[str, str], chunks: list[SentChunk]
 
 def report(result: RunResult, console: Console) -> None:
     traffic = result.traffic
+    ramped = result.all_joined > result.started
     table = Table(title=f"vigil simulate — {result.seconds:.0f} s")
-    for column in ("endpoint", "sent", "acked", "rejected", "retried", "failed", "p50 ms",
-                   "p95 ms", "p99 ms"):  # fmt: skip
+    columns = ["endpoint", "sent", "acked", "rejected", "retried", "failed", "p50 ms", "p95 ms",
+               "p99 ms"] + (["p99 ms once all joined"] if ramped else [])  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column == "endpoint" else "right", no_wrap=True)
     for endpoint in sorted(traffic.sent):
+        after_ramp = traffic.percentile(endpoint, 0.99, since=result.all_joined)
         table.add_row(
             endpoint,
             *(str(c[endpoint]) for c in (traffic.sent, traffic.acked, traffic.rejected,
                                          traffic.retried, traffic.failed)),
             *(f"{traffic.percentile(endpoint, q) * 1000:.1f}" for q in (0.5, 0.95, 0.99)),
+            *([f"{after_ramp * 1000:.1f}"] if ramped else []),
         )  # fmt: skip
     console.print(table)
     megabytes = traffic.bytes_acked / 1e6

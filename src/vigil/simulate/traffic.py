@@ -44,13 +44,21 @@ class Traffic:
     retried: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # time.monotonic() at which each latency's request went out, in the same order
+    sent_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     rejections: Counter[str] = field(default_factory=Counter)
     bytes_acked: int = 0
     chunks: list[SentChunk] = field(default_factory=list)
     offered: set[str] = field(default_factory=set)  # SHA-256 of every chunk ever sent
 
-    def percentile(self, endpoint: str, q: float) -> float:
-        values = sorted(self.latencies.get(endpoint, []))
+    def percentile(self, endpoint: str, q: float, since: float | None = None) -> float:
+        """The q-quantile of the endpoint's latencies; with `since`, of the requests sent
+        from that moment (time.monotonic()) on."""
+        values = self.latencies.get(endpoint, [])
+        if since is not None:
+            moments = self.sent_at.get(endpoint, [])
+            values = [v for v, moment in zip(values, moments, strict=True) if moment >= since]
+        values = sorted(values)
         if not values:
             return 0.0
         return values[min(len(values) - 1, int(q * len(values)))]
@@ -154,7 +162,7 @@ class Client:
             request_headers["Content-Type"] = content_type
         self.traffic.sent[endpoint] += 1
         for attempt in range(MAX_ATTEMPTS):
-            started = time.perf_counter()
+            started, sent_at = time.perf_counter(), time.monotonic()
             answer: Answer | None
             try:
                 async with self._load().request(
@@ -165,6 +173,7 @@ class Client:
                 answer = None
             if answer is not None and answer.status_code not in RETRYABLE:
                 self.traffic.latencies[endpoint].append(time.perf_counter() - started)
+                self.traffic.sent_at[endpoint].append(sent_at)
                 if answer.is_success:
                     self.traffic.acked[endpoint] += 1
                     self.traffic.bytes_acked += size
