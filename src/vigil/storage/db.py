@@ -42,8 +42,8 @@ Model = TypeVar("Model", bound=Base)
 def bare_instance(model: type[Model], values: Iterable[tuple[str, Any]]) -> Model:
     """A new, transient instance holding `values`, made as loading a row makes one: without
     __init__, whose instrumented attribute sets cost ten times as much on the hot paths
-    (callers, evidence intake, a SUSIE session start). Nothing is marked changed. The mappers must be configured
-    already (`Runtime.open` does it)."""
+    (callers, evidence intake, a SUSIE session start). Nothing is marked changed. The
+    mappers must be configured already (`Runtime.open` does it)."""
     instance: Model = model.__mapper__.class_manager.new_instance()
     instance.__dict__.update(values)
     return instance
