@@ -111,9 +111,9 @@ def main() -> None:
         before, began, own = thread_times(process.pid), time.monotonic(), os.times()
         result = asyncio.run(
             simulate(url, students=args.students, duration=args.duration,
-                            admin_login="admin", admin_password=ADMIN_PASSWORD,
-                            accounts=args.accounts, verify=False, spark_share=0.0, ramp=args.ramp,
-                            console=Console(quiet=True), logins=logins)
+                     admin_login="admin", admin_password=ADMIN_PASSWORD,
+                     accounts=args.accounts, verify=False, spark_share=0.0, ramp=args.ramp,
+                     console=Console(quiet=True), logins=logins)
         )  # fmt: skip
         seconds, after, own_after = time.monotonic() - began, thread_times(process.pid), os.times()
         metrics = httpx.get(f"{url}/metrics").text
