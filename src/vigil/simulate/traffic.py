@@ -162,7 +162,7 @@ class Client:
             request_headers["Content-Type"] = content_type
         self.traffic.sent[endpoint] += 1
         for attempt in range(MAX_ATTEMPTS):
-            started, sent_at = time.perf_counter(), time.monotonic()
+            started = time.monotonic()
             answer: Answer | None
             try:
                 async with self._load().request(
@@ -172,8 +172,8 @@ class Client:
             except (TimeoutError, aiohttp.ClientError):
                 answer = None
             if answer is not None and answer.status_code not in RETRYABLE:
-                self.traffic.latencies[endpoint].append(time.perf_counter() - started)
-                self.traffic.sent_at[endpoint].append(sent_at)
+                self.traffic.latencies[endpoint].append(time.monotonic() - started)
+                self.traffic.sent_at[endpoint].append(started)
                 if answer.is_success:
                     self.traffic.acked[endpoint] += 1
                     self.traffic.bytes_acked += size
